@@ -1,0 +1,18 @@
+"""sksparse_nn: scikit-learn estimators that train genuinely sparse neural networks."""
+
+from ._base import SparseMLPClassifier, SparseMLPRegressor
+from ._module import CompactMLP
+from .schedules import Dynamic, Gradual, Iterative, OneShot, PruneSchedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SparseMLPClassifier",
+    "SparseMLPRegressor",
+    "CompactMLP",
+    "PruneSchedule",
+    "OneShot",
+    "Gradual",
+    "Iterative",
+    "Dynamic",
+]

@@ -1,0 +1,286 @@
+"""skorch callbacks that wire the sparsity logic into training, one job each.
+
+* :class:`ProximalL1` - soft-threshold (L1) and group soft-threshold (input
+  group lasso) after each optimizer step, scaled by Adam's preconditioner.
+* :class:`MagnitudePruning` - follows a prune schedule: updates the masks at the
+  schedule's steps (magnitude ranking, optional regrowth and rewinding).
+* :class:`ValidationScore` - accuracy / R^2 on the validation split each epoch.
+* :class:`SparsityLog` - fraction of zero weights and hidden units alive each epoch.
+* :class:`DelayedEarlyStopping` - skorch's ``EarlyStopping`` that starts counting
+  only once the masks are final.
+* :class:`LastGoodWeights` - keeps the weights of the last finished epoch, to
+  restore after a diverged (NaN) loss.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, EarlyStopping
+
+from ._proximal import adam_denominator, group_soft_threshold_, soft_threshold_
+from ._pruning import magnitude_masks, regrow_masks
+
+
+def _lr(optimizer):
+    return optimizer.param_groups[0]["lr"]
+
+
+class ProximalL1(Callback):
+    """Proximal steps for ``l1`` (every connection weight) and ``input_l1`` (group
+    lasso over each input feature's outgoing weights).
+
+    For ``input_l1`` the penalty is switched on after ``warmup`` of the training
+    steps and re-weighted adaptively at ``reweight_at`` (weights ``1 / ||w_j||^gamma``,
+    the adaptive group lasso, which removes the bias against strong features).
+    After ``freeze_at`` of the steps (when ``total_steps`` is known, i.e. in fit)
+    the support is frozen - zeros stay exactly zero through the masks - and the
+    survivors are no longer shrunk, so they are fitted without the penalty's bias.
+    """
+
+    def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, warmup=0.25,
+                 reweight_at=0.5, gamma=2.0, freeze_at=0.8):
+        self.l1 = l1
+        self.input_l1 = input_l1
+        self.total_steps = total_steps
+        self.warmup = warmup
+        self.reweight_at = reweight_at
+        self.gamma = gamma
+        self.freeze_at = freeze_at
+
+    def initialize(self):
+        self.step_ = 0
+        self.group_weights_ = None
+        self.frozen_ = False
+        return self
+
+    def _progress(self):
+        if not self.total_steps:
+            return 1.0
+        return self.step_ / self.total_steps
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        opt = net.optimizer_
+        lr = _lr(opt)
+        module = net.module_
+        if self.frozen_:
+            return
+        if self.l1 > 0 and self._progress() >= self.warmup:
+            for linear in module.linears:
+                denom = adam_denominator(opt, linear.weight)
+                if denom is None:
+                    continue
+                soft_threshold_(linear.weight.data, lr * self.l1 / denom)
+        if self.input_l1 > 0:
+            self._input_group_step(net, module.linears[0], lr)
+        if self.total_steps and self._progress() >= self.freeze_at:
+            self._freeze(module)
+
+    @torch.no_grad()
+    def _freeze(self, module):
+        """Fix the support found so far (zeros stay zero, via the masks) and stop
+        shrinking: the survivors are fitted without the penalty's bias."""
+        for linear in module.linears[:1] if self.l1 == 0 else module.linears:
+            if self.l1 > 0:
+                linear.mask &= linear.weight != 0
+            else:  # input_l1 only: freeze whole dropped input columns
+                dead = torch.linalg.vector_norm(linear.weight, dim=0) == 0
+                linear.mask[:, dead] = False
+        module.masked = True
+        self.frozen_ = True
+
+    @torch.no_grad()
+    def _input_group_step(self, net, first, lr):
+        progress = self._progress()
+        if progress < self.warmup:
+            return
+        W = first.weight.data
+        if self.group_weights_ is None and progress >= self.reweight_at and self.gamma:
+            norms = torch.linalg.vector_norm(W, dim=0)
+            alive = norms > 0
+            wts = torch.full_like(norms, float("inf"))
+            if bool(alive.any()):
+                inv = norms[alive].pow(-self.gamma)
+                wts[alive] = inv / inv.mean()
+            self.group_weights_ = wts
+        denom = adam_denominator(net.optimizer_, first.weight)
+        if denom is None:
+            return
+        scale = denom.mean(dim=0)  # one preconditioner per group (input column)
+        thr = lr * self.input_l1 * np.sqrt(W.shape[0]) / scale
+        if self.group_weights_ is not None:
+            thr = thr * self.group_weights_
+        group_soft_threshold_(W, torch.nan_to_num(thr, posinf=1e30), dim=0)
+
+
+class MagnitudePruning(Callback):
+    """Applies a :mod:`~sksparse_nn.schedules` schedule to the network's masks.
+
+    ``total_steps`` (optimizer steps of the whole fit) is set by the estimator.
+    Records ``prune_events_``: ``(step, sparsity)`` after every update.
+    """
+
+    def __init__(self, schedule, target_sparsity, total_steps, seed=0):
+        self.schedule = schedule
+        self.target_sparsity = target_sparsity
+        self.total_steps = total_steps
+        self.seed = seed
+
+    def initialize(self):
+        self.step_ = 0
+        steps = self.schedule.update_steps(self.total_steps)
+        self.updates_ = set(int(s) for s in steps)
+        self.final_step_ = int(max(steps)) if len(steps) else 0
+        self.generator_ = torch.Generator().manual_seed(int(self.seed))
+        self.prune_events_ = []
+        self.rewind_state_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        if self.step_ in self.updates_:
+            self._update(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        epoch = len(net.history)
+        rewind = self.schedule.rewind_epoch
+        if rewind is not None and epoch == int(rewind) and self.rewind_state_ is None:
+            self.rewind_state_ = [lin.weight.detach().clone() for lin in net.module_.linears]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self.step_ += 1
+        if self.step_ in self.updates_:
+            self._update(net)
+
+    @torch.no_grad()
+    def _update(self, net):
+        module = net.module_
+        linears = list(module.linears)
+        progress = self.step_ / max(self.total_steps, 1)
+        target = self.schedule.sparsity_at(progress, self.target_sparsity)
+        weights = [lin.weight.data for lin in linears]
+        masks = [lin.mask for lin in linears]
+        if self.schedule.regrow and self.step_ > 0:
+            frac = self.schedule.drop_fraction_at(progress)
+            if frac > 0:
+                grads = [lin.weight.grad for lin in linears]
+                new_masks = regrow_masks(weights, masks, frac, grads,
+                                         method=self.schedule.regrow_method,
+                                         generator=self.generator_)
+                self._set_masks(net, linears, new_masks, reset_new=True)
+        else:
+            new_masks = magnitude_masks(weights, masks, target, scope=self.schedule.scope)
+            self._set_masks(net, linears, new_masks, reset_new=False)
+            if self.rewind_state_ is not None:
+                for lin, w0 in zip(linears, self.rewind_state_):
+                    lin.weight.copy_(w0 * lin.mask)
+                net.optimizer_.state.clear()
+        n = sum(m.numel() for m in masks)
+        zeros = sum(int((~lin.mask).sum()) for lin in linears)
+        self.prune_events_.append((self.step_, zeros / n))
+
+    def _set_masks(self, net, linears, new_masks, reset_new):
+        opt = net.optimizer_
+        for lin, m in zip(linears, new_masks):
+            grown = m & ~lin.mask
+            lin.mask.copy_(m)
+            lin.weight.data.mul_(m)
+            if reset_new and bool(grown.any()):
+                state = opt.state.get(lin.weight)
+                if state:
+                    for key in ("exp_avg", "exp_avg_sq"):
+                        if key in state:
+                            state[key][grown] = 0.0
+        net.module_.masked = True
+
+
+class ValidationScore(Callback):
+    """Records ``valid_score`` (accuracy for classifiers, R^2 for regressors)
+    from the validation batches' predictions."""
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.preds_, self.ys_, self.ws_ = [], [], []
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training:
+            return
+        self.preds_.append(y_pred.detach())
+        self.ys_.append(batch[1])
+        if batch[2] is not None:
+            self.ws_.append(batch[2])
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self.preds_:
+            return
+        p = torch.cat(self.preds_).double()
+        y = torch.cat(self.ys_)
+        w = torch.cat(self.ws_).double() if self.ws_ else torch.ones(len(y), dtype=torch.float64,
+                                                                          device=y.device)
+        if self.kind == "binary":
+            correct = ((p[:, 0] > 0).to(y.dtype) == y[:, 0]).double()
+            score = (correct * w).sum() / w.sum()
+        elif self.kind == "multiclass":
+            correct = (p.argmax(dim=1) == y).double()
+            score = (correct * w).sum() / w.sum()
+        else:
+            y = y.double()
+            mean = (y * w[:, None]).sum(0) / w.sum()
+            ss_res = (((y - p) ** 2) * w[:, None]).sum(0)
+            ss_tot = (((y - mean) ** 2) * w[:, None]).sum(0)
+            r2 = torch.where(ss_tot > 0, 1 - ss_res / ss_tot.clamp(min=1e-300),
+                             torch.zeros_like(ss_tot))
+            score = r2.mean()
+        net.history.record("valid_score", float(score))
+        self.preds_, self.ys_, self.ws_ = [], [], []
+
+
+class SparsityLog(Callback):
+    """Records ``sparsity`` (fraction of zero connection weights, counted against the
+    network as built) and ``neurons_alive`` (hidden units with nonzero incoming and
+    outgoing weights) at the end of every epoch."""
+
+    def __init__(self, n_weights_built):
+        self.n_weights_built = n_weights_built
+
+    @torch.no_grad()
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        nnz = sum(module.n_nonzero())
+        net.history.record("sparsity", 1.0 - nnz / self.n_weights_built)
+        alive = 0
+        for dead_in, dead_out in module.dead_neurons(0.0):
+            alive += int((~(dead_in | dead_out)).sum())
+        net.history.record("neurons_alive", alive)
+
+
+class DelayedEarlyStopping(EarlyStopping):
+    """skorch ``EarlyStopping`` that ignores epochs before ``start_epoch`` (while a
+    prune schedule is still changing the masks, the loss is not comparable)."""
+
+    def __init__(self, start_epoch=0, **kwargs):
+        super().__init__(**kwargs)
+        self.start_epoch = start_epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) <= self.start_epoch:
+            return
+        super().on_epoch_end(net, **kwargs)
+
+
+class LastGoodWeights(Callback):
+    """Keeps a copy of the module's state at the end of every finished epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.state_ = copy.deepcopy(net.module_.state_dict())
+        self.epoch_ = len(net.history)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.state_ = copy.deepcopy(net.module_.state_dict())
+        self.epoch_ = len(net.history)

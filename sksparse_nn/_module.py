@@ -1,0 +1,363 @@
+"""The torch side: an MLP of masked linear layers, neuron removal, compaction.
+
+Nothing in this file knows scikit-learn or skorch. Sparsity lives in two places:
+
+* every :class:`MaskedLinear` carries a boolean ``mask`` buffer; masked weights are
+  kept at exactly zero (the training callbacks re-apply the mask after each step);
+* :meth:`SparseMLP.remove_neurons` physically deletes hidden units (row ``j`` of
+  ``W_l`` and ``b_l``, column ``j`` of ``W_{l+1}``), folding the constant output of a
+  unit with no inputs into the next layer's bias so that predictions do not change.
+
+:class:`CompactMLP` is the inference form of a trained network: batch norm folded
+into the weights, unused input columns dropped, each layer stored as a dense
+``ndarray`` or as a ``scipy.sparse`` CSR matrix, whichever is cheaper to multiply.
+It runs on numpy alone, in float64.
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.special import expit
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "logistic": torch.sigmoid,
+    "identity": lambda x: x,
+}
+
+# Below this density a layer is multiplied as CSR. Measured on the 2-core CI machine
+# (benchmarks/bench_kernels.py): scipy CSR times a transposed float64 activation
+# matrix costs about as much per stored entry as 8-10 dense multiply-adds.
+SPARSE_DENSITY = 0.1
+# Layers smaller than this are always dense: the CSR bookkeeping is not worth it.
+SPARSE_MIN_SIZE = 4096
+
+
+class MaskedLinear(nn.Linear):
+    """``nn.Linear`` with a boolean ``mask`` buffer of the weight's shape.
+
+    The forward pass is a plain ``F.linear``: masked entries are stored as exact
+    zeros, so no multiplication by the mask is needed at forward time.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self.register_buffer("mask", torch.ones_like(self.weight, dtype=torch.bool))
+
+    @torch.no_grad()
+    def apply_mask_(self):
+        self.weight.mul_(self.mask)
+
+
+class SparseMLP(nn.Module):
+    """A multi-layer perceptron whose Linear layers are :class:`MaskedLinear`.
+
+    Parameters
+    ----------
+    n_features, hidden_layer_sizes, n_outputs : int, tuple of int, int
+    activation : {"relu", "tanh", "logistic", "identity"}
+    dropout : float in [0, 1)
+        Dropout after every hidden activation.
+    batch_norm : bool
+        ``BatchNorm1d`` between each hidden Linear layer and its activation.
+    """
+
+    def __init__(self, n_features, hidden_layer_sizes, n_outputs, activation="relu",
+                 dropout=0.0, batch_norm=False):
+        super().__init__()
+        self.n_features = int(n_features)
+        self.hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
+        self.n_outputs = int(n_outputs)
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.batch_norm = bool(batch_norm)
+        sizes = (self.n_features, *self.hidden_layer_sizes, self.n_outputs)
+        self.linears = nn.ModuleList(
+            MaskedLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:])
+        )
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(h) if self.batch_norm and h > 0 else nn.Identity()
+            for h in self.hidden_layer_sizes
+        )
+        self._act = ACTIVATIONS[activation]
+
+    def forward(self, X):
+        for linear, norm in zip(self.linears[:-1], self.norms):
+            X = linear(X)
+            X = norm(X)
+            X = self._act(X)
+            if self.dropout > 0.0:
+                X = F.dropout(X, self.dropout, self.training)
+        return self.linears[-1](X)
+
+    # ------------------------------------------------------------------ sparsity
+    @torch.no_grad()
+    def apply_masks_(self):
+        for linear in self.linears:
+            linear.apply_mask_()
+
+    def n_weights(self):
+        """Number of connection weights (biases excluded) of the current shapes."""
+        return sum(linear.weight.numel() for linear in self.linears)
+
+    @torch.no_grad()
+    def n_nonzero(self):
+        """Per-layer count of nonzero connection weights."""
+        return [int(torch.count_nonzero(linear.weight)) for linear in self.linears]
+
+    @torch.no_grad()
+    def hidden_output_constant(self, layer, idx):
+        """Eval-mode output of hidden units ``idx`` of ``layer`` when their inputs are 0."""
+        linear, norm = self.linears[layer], self.norms[layer]
+        z = linear.bias[idx].clone()
+        if isinstance(norm, nn.BatchNorm1d):
+            scale = norm.weight[idx] / torch.sqrt(norm.running_var[idx] + norm.eps)
+            z = (z - norm.running_mean[idx]) * scale + norm.bias[idx]
+        return self._act(z)
+
+    @torch.no_grad()
+    def dead_neurons(self, threshold=0.0):
+        """Indices of hidden units with incoming or outgoing weight norm <= threshold.
+
+        Returns a list (one entry per hidden layer) of ``(dead_in, dead_out)`` boolean
+        tensors.
+        """
+        out = []
+        for layer in range(len(self.hidden_layer_sizes)):
+            w_in = self.linears[layer].weight
+            w_out = self.linears[layer + 1].weight
+            dead_in = torch.linalg.vector_norm(w_in, dim=1) <= threshold
+            dead_out = torch.linalg.vector_norm(w_out, dim=0) <= threshold
+            out.append((dead_in, dead_out))
+        return out
+
+    @torch.no_grad()
+    def remove_neurons(self, layer, remove, fill=None):
+        """Physically delete hidden units ``remove`` (bool mask or indices) of ``layer``.
+
+        The removed units' contribution to the next layer is replaced by a constant:
+        ``fill`` (their assumed output value, one per removed unit); by default the
+        output the unit gives when all its incoming weights are zero, which makes
+        the removal exact for units with no incoming weights and for units with no
+        outgoing weights alike.
+        """
+        n = self.hidden_layer_sizes[layer]
+        remove_mask = torch.zeros(n, dtype=torch.bool, device=self.linears[layer].weight.device)
+        remove_mask[remove] = True
+        if not bool(remove_mask.any()):
+            return 0
+        rm_idx = torch.nonzero(remove_mask).flatten()
+        keep_idx = torch.nonzero(~remove_mask).flatten()
+        nxt = self.linears[layer + 1]
+        if fill is None:
+            fill = self.hidden_output_constant(layer, rm_idx)
+        fill = torch.as_tensor(fill, dtype=nxt.weight.dtype, device=nxt.weight.device)
+        nxt.bias += nxt.weight[:, rm_idx] @ fill
+
+        cur = self.linears[layer]
+        self.linears[layer] = _take_linear(cur, rows=keep_idx)
+        self.linears[layer + 1] = _take_linear(nxt, cols=keep_idx)
+        norm = self.norms[layer]
+        if isinstance(norm, nn.BatchNorm1d):
+            if len(keep_idx) == 0:
+                self.norms[layer] = nn.Identity()
+            else:
+                new = nn.BatchNorm1d(len(keep_idx), eps=norm.eps, momentum=norm.momentum)
+                new.to(norm.weight.device)
+                new.weight.copy_(norm.weight[keep_idx])
+                new.bias.copy_(norm.bias[keep_idx])
+                new.running_mean.copy_(norm.running_mean[keep_idx])
+                new.running_var.copy_(norm.running_var[keep_idx])
+                new.num_batches_tracked.copy_(norm.num_batches_tracked)
+                self.norms[layer] = new
+        sizes = list(self.hidden_layer_sizes)
+        sizes[layer] = len(keep_idx)
+        self.hidden_layer_sizes = tuple(sizes)
+        return len(rm_idx)
+
+    @torch.no_grad()
+    def remove_dead_neurons(self, threshold=0.0):
+        """Remove every hidden unit whose incoming or outgoing weights have norm <=
+        ``threshold``, repeating until none is left. Returns the count per layer."""
+        removed = [0] * len(self.hidden_layer_sizes)
+        changed = True
+        while changed:
+            changed = False
+            for layer, (dead_in, dead_out) in enumerate(self.dead_neurons(threshold)):
+                dead = dead_in | dead_out
+                if bool(dead.any()):
+                    if threshold > 0:
+                        # below-threshold weights are treated as zero from here on
+                        self.linears[layer].weight[dead_in] = 0.0
+                        self.linears[layer + 1].weight[:, dead_out] = 0.0
+                    removed[layer] += self.remove_neurons(layer, dead)
+                    changed = True
+        return removed
+
+    def init_kwargs(self):
+        return dict(n_features=self.n_features, hidden_layer_sizes=self.hidden_layer_sizes,
+                    n_outputs=self.n_outputs, activation=self.activation,
+                    dropout=self.dropout, batch_norm=self.batch_norm)
+
+
+def _take_linear(linear, rows=None, cols=None):
+    """A new MaskedLinear holding the given rows (outputs) / cols (inputs)."""
+    w, m = linear.weight.detach(), linear.mask
+    b = linear.bias.detach()
+    if rows is not None:
+        w, m, b = w[rows], m[rows], b[rows]
+    if cols is not None:
+        w, m = w[:, cols], m[:, cols]
+    with warnings.catch_warnings():  # zero-width layers are legal here
+        warnings.simplefilter("ignore", UserWarning)
+        new = MaskedLinear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
+    with torch.no_grad():
+        new.weight.copy_(w)
+        new.bias.copy_(b)
+        new.mask.copy_(m)
+    return new
+
+
+# ---------------------------------------------------------------------- persistence
+def pack_state(module):
+    """A compact, torch-free picture of ``module``: its init kwargs and its state,
+    each tensor stored densely or (when mostly zeros) as flat indices + values."""
+    state = {}
+    for key, t in module.state_dict().items():
+        a = t.detach().cpu().numpy()
+        if a.size >= 64 and a.dtype != np.bool_ and np.count_nonzero(a) < a.size / 3:
+            flat = np.flatnonzero(a)
+            state[key] = ("sparse", a.shape, a.dtype.str, flat.astype(np.int32), a.ravel()[flat])
+        elif a.dtype == np.bool_ and a.size >= 64:
+            state[key] = ("bits", a.shape, np.packbits(a.ravel()))
+        else:
+            state[key] = ("dense", a.copy())
+    return {"kwargs": module.init_kwargs(), "state": state}
+
+
+def unpack_state(packed):
+    module = SparseMLP(**packed["kwargs"])
+    state = {}
+    for key, entry in packed["state"].items():
+        if entry[0] == "sparse":
+            _, shape, dtype, flat, values = entry
+            a = np.zeros(int(np.prod(shape)), dtype=np.dtype(dtype))
+            a[flat] = values
+            state[key] = torch.from_numpy(a.reshape(shape))
+        elif entry[0] == "bits":
+            _, shape, bits = entry
+            n = int(np.prod(shape))
+            state[key] = torch.from_numpy(np.unpackbits(bits)[:n].astype(bool).reshape(shape))
+        else:
+            state[key] = torch.from_numpy(entry[1])
+    module.load_state_dict(state)
+    return module
+
+
+# ------------------------------------------------------------------------ inference
+_NP_ACTIVATIONS = {
+    "relu": lambda h: np.maximum(h, 0.0, out=h),
+    "tanh": lambda h: np.tanh(h, out=h),
+    "logistic": lambda h: expit(h, out=h),
+    "identity": lambda h: h,
+}
+
+
+class CompactMLP:
+    """Inference-only form of a trained :class:`SparseMLP` (numpy, float64).
+
+    Attributes
+    ----------
+    input_index : ndarray of int
+        Columns of the original input that the network still reads.
+    weights : list of ndarray or scipy.sparse.csr_array, shape (out, in)
+    biases : list of ndarray
+    activation : str
+    """
+
+    def __init__(self, input_index, weights, biases, activation):
+        self.input_index = input_index
+        self.weights = weights
+        self.biases = biases
+        self.activation = activation
+
+    @classmethod
+    @torch.no_grad()
+    def from_module(cls, module, sparse_density=SPARSE_DENSITY):
+        Ws, bs = [], []
+        n_hidden = len(module.hidden_layer_sizes)
+        for i, linear in enumerate(module.linears):
+            W = linear.weight.detach().cpu().double().numpy().copy()
+            b = linear.bias.detach().cpu().double().numpy().copy()
+            if i < n_hidden and isinstance(module.norms[i], nn.BatchNorm1d):
+                bn = module.norms[i]
+                scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).cpu().double().numpy()
+                W *= scale[:, None]
+                b = (b - bn.running_mean.cpu().double().numpy()) * scale + bn.bias.cpu().double().numpy()
+            Ws.append(W)
+            bs.append(b)
+        used = np.flatnonzero(np.any(Ws[0] != 0.0, axis=0))
+        Ws[0] = Ws[0][:, used]
+        Ws = [_storage(W, sparse_density) for W in Ws]
+        return cls(used, Ws, bs, module.activation)
+
+    def decision(self, X):
+        """Raw network outputs for ``X`` (n_samples, n_features_in) -> (n, n_outputs)."""
+        X = np.asarray(X)
+        if len(self.input_index) != X.shape[1]:
+            X = X[:, self.input_index]
+        # activations are kept transposed (units x samples): one contiguous copy of
+        # the input, then every product is W (out x in) @ H (in x n).
+        H = np.array(X.T, dtype=np.float64, order="C")
+        act = _NP_ACTIVATIONS[self.activation]
+        last = len(self.weights) - 1
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            H = W @ H
+            if sp.issparse(H):  # pragma: no cover - defensive, W @ dense is dense
+                H = H.toarray()
+            H = np.asarray(H)
+            H += b[:, None]
+            if i < last:
+                act(H)
+        return np.ascontiguousarray(H.T)
+
+    def n_nonzero(self):
+        return [int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self.weights]
+
+    def nbytes(self):
+        total = self.input_index.nbytes
+        for W, b in zip(self.weights, self.biases):
+            total += b.nbytes
+            if sp.issparse(W):
+                total += W.data.nbytes + W.indices.nbytes + W.indptr.nbytes
+            else:
+                total += W.nbytes
+        return total
+
+    def to_torch(self):
+        """An equivalent ``torch.nn.Sequential`` (float32, dense) taking the selected
+        input columns, e.g. for ONNX export."""
+        layers = []
+        last = len(self.weights) - 1
+        act = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": nn.Identity}
+        for i, (W, b) in enumerate(zip(self.weights, self.biases)):
+            W = W.toarray() if sp.issparse(W) else W
+            lin = nn.Linear(W.shape[1], W.shape[0])
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            layers.append(lin)
+            if i < last:
+                layers.append(act[self.activation]())
+        return nn.Sequential(*layers)
+
+
+def _storage(W, sparse_density):
+    if W.size >= SPARSE_MIN_SIZE and np.count_nonzero(W) <= sparse_density * W.size:
+        return sp.csr_array(W)
+    return np.ascontiguousarray(W)

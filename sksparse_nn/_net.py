@@ -1,0 +1,207 @@
+"""The skorch training engine behind the estimators.
+
+:class:`TorchNet` is a small ``skorch.NeuralNet`` subclass that keeps skorch's
+callbacks, history, ``ValidSplit``, ``EarlyStopping`` and ``ProgressBar`` but feeds
+batches as slices of whole tensors (skorch's default per-sample ``Dataset`` +
+``collate`` costs about 3x the training time of scikit-learn's MLP on small nets),
+computes a (sample-weighted) per-sample loss, keeps masked weights at zero after
+every optimizer step, and detects a non-finite loss in the batch where it happens.
+
+It is an internal engine: users meet the scikit-learn estimators, never this class.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PrintLog
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised inside the training loop when a batch loss is NaN or infinite."""
+
+    def __init__(self, epoch, value):
+        super().__init__(f"training loss became {value} in epoch {epoch}")
+        self.epoch = epoch
+        self.value = value
+
+
+class TensorData(torch.utils.data.Dataset):
+    """Whole-tensor dataset: ``X``, ``y`` and optional sample weights ``w``."""
+
+    def __init__(self, X, y, w=None):
+        self.X, self.y, self.w = X, y, w
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):  # used only by generic tools, never in training
+        return self.X[i], self.y[i]
+
+    def take(self, index):
+        index = torch.as_tensor(np.asarray(index), dtype=torch.long, device=self.X.device)
+        w = None if self.w is None else self.w[index]
+        return TensorData(self.X[index], self.y[index], w)
+
+
+def as_tensor_data(dataset):
+    """Resolve a ``TensorData`` or a ``Subset`` of one (what ``ValidSplit`` returns)."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return as_tensor_data(dataset.dataset).take(dataset.indices)
+    if not isinstance(dataset, TensorData):
+        raise TypeError(f"expected TensorData, got {type(dataset).__name__}")
+    return dataset
+
+
+class TensorBatches:
+    """Iterates ``(X, y, w)`` slices; reshuffles with ``generator`` every epoch."""
+
+    def __init__(self, data, batch_size, shuffle, generator=None):
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def __iter__(self):
+        X, y, w = self.data.X, self.data.y, self.data.w
+        n = len(X)
+        if self.shuffle and n > 1:
+            perm = torch.randperm(n, generator=self.generator).to(X.device)
+            X, y = X[perm], y[perm]
+            w = None if w is None else w[perm]
+        bs = self.batch_size
+        for start in range(0, n, bs):
+            stop = start + bs
+            yield X[start:stop], y[start:stop], (None if w is None else w[start:stop])
+
+
+class TorchNet(NeuralNet):
+    """skorch net with tensor-slice batches, weighted loss and sparsity hooks.
+
+    Extra attributes set by the estimator before ``initialize``:
+    ``l2`` (weight decay on connection weights only), ``shuffle_generator``,
+    ``record_batches`` (keep per-batch losses: only needed by ``ProgressBar``).
+    """
+
+    def __init__(self, *args, l2=0.0, record_batches=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.l2 = l2
+        self.record_batches = record_batches
+
+    @property
+    def _default_callbacks(self):
+        return [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+
+    # ------------------------------------------------------------------ optimizer
+    def initialize_optimizer(self, triggered_directly=None):
+        """Adam-family optimizer, L2 (weight decay) on connection weights only."""
+        decay, no_decay = [], []
+        for linear in self.module_.linears:
+            decay.append(linear.weight)
+        decay_ids = {id(p) for p in decay}
+        for p in self.module_.parameters():
+            if id(p) not in decay_ids:
+                no_decay.append(p)
+        _, kwargs = self.get_params_for_optimizer("optimizer", [])
+        kwargs.pop("params", None)
+        kwargs.setdefault("lr", self.lr)
+        groups = [{"params": decay, "weight_decay": self.l2},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        self.optimizer_ = self.optimizer(groups, **kwargs)
+        return self
+
+    # ---------------------------------------------------------------------- data
+    def get_dataset(self, X, y=None):
+        if isinstance(X, (TensorData, torch.utils.data.Subset)):
+            return X
+        if isinstance(X, dict):
+            return TensorData(X["X"], y, X.get("sample_weight"))
+        return TensorData(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        data = as_tensor_data(dataset)
+        if training:
+            return TensorBatches(data, self.batch_size, shuffle=True,
+                                 generator=getattr(self, "shuffle_generator", None))
+        return TensorBatches(data, max(self.batch_size, 4096), shuffle=False)
+
+    # ---------------------------------------------------------------------- loss
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y, w = y_true
+        loss = self.criterion_(y_pred, y)
+        if loss.dim() > 1:
+            loss = loss.mean(dim=tuple(range(1, loss.dim())))
+        if w is None:
+            return loss.mean()
+        return (loss * w).sum() / w.sum().clamp(min=torch.finfo(w.dtype).tiny)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi, wi = batch
+        y_pred = self.module_(Xi)
+        loss = self.get_loss(y_pred, (yi, wi), X=Xi, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
+
+    def train_step(self, batch, **fit_params):
+        self.optimizer_.zero_grad(set_to_none=True)
+        step = self.train_step_single(batch)
+        self.optimizer_.step()
+        if getattr(self.module_, "masked", False):
+            self.module_.apply_masks_()
+        return step
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        Xi, yi, wi = batch
+        with torch.no_grad():
+            y_pred = self.module_(Xi)
+            loss = self.get_loss(y_pred, (yi, wi), X=Xi, training=False)
+        return {"loss": loss, "y_pred": y_pred}
+
+    # --------------------------------------------------------------------- epoch
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass; records the epoch's mean loss as ``{prefix}_loss``.
+
+        Only callbacks that define a batch hook are called per batch, and batch
+        losses go to the history only when ``record_batches`` is set.
+        """
+        if iterator is None:
+            return
+        batch_cbs = self._batch_callbacks()
+        total, count, n_batches = 0.0, 0, 0
+        record = self.record_batches
+        for batch in iterator:
+            for cb in batch_cbs[0]:
+                cb.on_batch_begin(self, batch=batch, training=training)
+            step = step_fn(batch)
+            value = step["loss"].item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(len(self.history), value)
+            bs = len(batch[0])
+            total += value * bs
+            count += bs
+            n_batches += 1
+            if record:
+                self.history.record_batch(prefix + "_loss", value)
+                self.history.record_batch(prefix + "_batch_size", bs)
+            for cb in batch_cbs[1]:
+                cb.on_batch_end(self, batch=batch, training=training, **step)
+        self.history.record(prefix + "_batch_count", n_batches)
+        if count:
+            self.history.record(prefix + "_loss", total / count)
+
+    def _batch_callbacks(self):
+        from skorch.callbacks import Callback
+
+        begin, end = [], []
+        for _, cb in self.callbacks_:
+            if type(cb).on_batch_begin is not Callback.on_batch_begin:
+                begin.append(cb)
+            if type(cb).on_batch_end is not Callback.on_batch_end:
+                end.append(cb)
+        return begin, end

@@ -1,0 +1,47 @@
+"""Proximal operators for L1 and group-lasso penalties (torch only, in place).
+
+A proximal step after each optimizer step sets weights *exactly* to zero, where a
+penalty added to the loss only makes them small. Under Adam the step on coordinate
+``i`` is ``lr * m_i / (sqrt(v_i) + eps)``, not ``lr * gradient``, so the threshold
+must be scaled by the same preconditioner (ProxGen, Yun et al., NeurIPS 2021):
+``lr * lambda / (sqrt(v_hat_i) + eps)``.
+"""
+
+import torch
+
+
+@torch.no_grad()
+def soft_threshold_(w, threshold):
+    """``w <- sign(w) * max(|w| - threshold, 0)``; ``threshold`` scalar or like ``w``."""
+    shrunk = w.abs().sub_(threshold).clamp_(min=0.0)
+    w.copy_(shrunk.mul_(torch.sign(w)))
+    return w
+
+
+@torch.no_grad()
+def group_soft_threshold_(W, threshold, dim=0):
+    """Group soft-threshold of the slices of ``W`` along ``dim`` (``dim=0``: each
+    column is a group, i.e. the outgoing weights of one input feature).
+
+    ``W[:, j] <- W[:, j] * max(0, 1 - threshold_j / ||W[:, j]||_2)``.
+    Returns the boolean vector of groups that are now entirely zero.
+    """
+    norms = torch.linalg.vector_norm(W, dim=dim)
+    scale = torch.clamp(1.0 - threshold / torch.clamp(norms, min=1e-30), min=0.0)
+    W.mul_(scale.unsqueeze(dim))
+    return scale == 0.0
+
+
+@torch.no_grad()
+def adam_denominator(optimizer, param):
+    """``sqrt(v_hat) + eps`` of ``param`` under an Adam-type optimizer, or None
+    before the first step (or for optimizers that keep no second moment)."""
+    state = optimizer.state.get(param)
+    if not state or "exp_avg_sq" not in state:
+        return None
+    group = next(g for g in optimizer.param_groups if any(p is param for p in g["params"]))
+    beta2 = group["betas"][1]
+    step = state["step"]
+    step = float(step.item() if torch.is_tensor(step) else step)
+    bias_correction2 = 1.0 - beta2 ** step
+    return state["exp_avg_sq"].div(bias_correction2).sqrt_().add_(group["eps"])

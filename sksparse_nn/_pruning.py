@@ -1,0 +1,136 @@
+"""Magnitude ranking, dynamic regrowth and selective (trial-and-error) neuron pruning.
+
+Pure torch functions on weight and mask tensors; :func:`selective_prune` works on a
+:class:`~sksparse_nn._module.SparseMLP` and a loss function.
+"""
+
+import math
+
+import torch
+
+
+@torch.no_grad()
+def magnitude_masks(weights, masks, sparsity, scope="global"):
+    """Masks keeping the largest-magnitude weights so that a fraction ``sparsity``
+    of all entries is masked out. Already-masked entries are pruned first, so masks
+    only ever shrink (entries at exactly zero count as the smallest).
+
+    ``scope="global"`` ranks all layers together, ``"layer"`` prunes each layer to
+    ``sparsity`` on its own. Returns new boolean masks.
+    """
+    if scope == "layer":
+        return [magnitude_masks([w], [m], sparsity, "global")[0] for w, m in zip(weights, masks)]
+    scores = torch.cat([torch.where(m, w.abs(), torch.full_like(w, -1.0)).flatten()
+                        for w, m in zip(weights, masks)])
+    n = scores.numel()
+    k = int(round(sparsity * n))
+    k = max(k, int((scores < 0).sum()))  # never un-prune
+    keep = torch.ones(n, dtype=torch.bool, device=scores.device)
+    if k > 0:
+        idx = torch.topk(scores, k, largest=False, sorted=False).indices
+        keep[idx] = False
+    out, start = [], 0
+    for w in weights:
+        out.append(keep[start:start + w.numel()].view_as(w).clone())
+        start += w.numel()
+    return out
+
+
+@torch.no_grad()
+def regrow_masks(weights, masks, drop_fraction, grads=None, method="gradient", generator=None):
+    """One dynamic-sparse-training update per layer (SET / RigL): drop the
+    ``drop_fraction`` smallest active weights, regrow as many inactive ones, at
+    random or where ``|grad|`` is largest. The number of active weights per layer
+    is unchanged; dropped entries are not regrown in the same update."""
+    out = []
+    for w, m, g in zip(weights, masks, grads or [None] * len(weights)):
+        flat_m = m.flatten()
+        n_active = int(flat_m.sum())
+        n_drop = int(math.floor(drop_fraction * n_active))
+        n_inactive = flat_m.numel() - n_active
+        n_drop = min(n_drop, n_inactive)
+        if n_drop == 0:
+            out.append(m.clone())
+            continue
+        mag = torch.where(flat_m, w.abs().flatten(), torch.full_like(flat_m, math.inf, dtype=w.dtype))
+        drop = torch.topk(mag, n_drop, largest=False).indices
+        new = flat_m.clone()
+        candidates = ~flat_m  # inactive before this update
+        if method == "gradient" and g is not None:
+            score = torch.where(candidates, g.abs().flatten(),
+                                torch.full_like(mag, -math.inf))
+        else:
+            rnd = torch.rand(flat_m.numel(), generator=generator).to(w.device)
+            score = torch.where(candidates, rnd.to(w.dtype), torch.full_like(mag, -math.inf))
+        grow = torch.topk(score, n_drop, largest=True).indices
+        new[drop] = False
+        new[grow] = True
+        out.append(new.view_as(m))
+    return out
+
+
+# ---------------------------------------------------------------- selective pruning
+@torch.no_grad()
+def _hidden_activations(module, X, upto):
+    """Eval-mode outputs of hidden layer ``upto`` (after activation)."""
+    h = X
+    for i in range(upto + 1):
+        h = module._act(module.norms[i](module.linears[i](h)))
+    return h
+
+
+@torch.no_grad()
+def _suffix(module, h, start):
+    """Rest of the network from the output of hidden layer ``start``."""
+    n_hidden = len(module.hidden_layer_sizes)
+    for i in range(start + 1, n_hidden):
+        h = module._act(module.norms[i](module.linears[i](h)))
+    return module.linears[-1](h)
+
+
+@torch.no_grad()
+def selective_prune(module, X, y, loss_fn, tol, max_passes=20):
+    """Trial-and-error neuron pruning, in place.
+
+    For each hidden unit (weakest ``||w_in|| * ||w_out||`` first) the validation loss
+    is evaluated with the unit replaced by its mean activation on ``X``; if the loss
+    stays within ``base_loss + tol`` the unit is removed for good (its mean folded
+    into the next bias). Passes repeat until one removes nothing. The bound is on
+    the loss *before* pruning, so the accumulated rise never exceeds ``tol``.
+
+    Returns ``(record, base_loss, final_loss)``; ``record`` lists one dict per
+    removed unit: pass, layer, original index, loss after removal.
+    """
+    module.eval()
+    base = float(loss_fn(module(X), y))
+    current = base
+    original = [torch.arange(h) for h in module.hidden_layer_sizes]
+    record = []
+    for n_pass in range(1, max_passes + 1):
+        removed_this_pass = 0
+        for layer in range(len(module.hidden_layer_sizes)):
+            if module.hidden_layer_sizes[layer] == 0:
+                continue
+            H = _hidden_activations(module, X, layer)
+            mean = H.mean(dim=0)
+            w_in = torch.linalg.vector_norm(module.linears[layer].weight, dim=1)
+            w_out = torch.linalg.vector_norm(module.linears[layer + 1].weight, dim=0)
+            order = torch.argsort(w_in * w_out).tolist()
+            removed = torch.zeros(H.shape[1], dtype=torch.bool)
+            for j in order:
+                trial = H.clone()
+                trial[:, removed] = mean[removed]
+                trial[:, j] = mean[j]
+                loss = float(loss_fn(_suffix(module, trial, layer), y))
+                if math.isfinite(loss) and loss <= base + tol:
+                    removed[j] = True
+                    current = loss
+                    record.append({"pass": n_pass, "layer": layer,
+                                   "neuron": int(original[layer][j]), "loss": loss})
+            if bool(removed.any()):
+                module.remove_neurons(layer, removed, fill=mean[removed])
+                original[layer] = original[layer][~removed]
+                removed_this_pass += int(removed.sum())
+        if removed_this_pass == 0:
+            break
+    return record, base, current

@@ -1,0 +1,216 @@
+"""Prune schedules: *when* connection weights are pruned, as a function of progress.
+
+A schedule never touches a network. It answers two questions the pruning callback
+asks: at which optimizer steps are masks updated (:meth:`update_steps`) and what
+sparsity should hold after an update at a given progress (:meth:`sparsity_at`,
+progress = fraction of all training steps done, in [0, 1]). *How much* to prune
+(``target_sparsity``) is the estimator's hyperparameter and is passed in.
+
+Schedules are scikit-learn style objects: their parameters show up in the
+estimator's ``get_params(deep=True)``, so ``GridSearchCV`` can tune e.g.
+``prune_schedule__end``.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+__all__ = [
+    "PruneSchedule",
+    "OneShot",
+    "Gradual",
+    "Iterative",
+    "Dynamic",
+    "get_schedule",
+]
+
+
+class PruneSchedule(BaseEstimator):
+    """Base class. Subclasses define :meth:`sparsity_at` and :meth:`update_steps`.
+
+    ``scope`` is ``"global"`` (one magnitude ranking over all layers) or
+    ``"layer"`` (every layer pruned to the same sparsity).
+    """
+
+    #: the callback regrows weights at updates (dynamic sparse training)
+    regrow = False
+    #: survivors are rewound to early values after each prune round
+    rewind_epoch = None
+
+    def sparsity_at(self, progress, target):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update_steps(self, total_steps):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def end_step(self, total_steps):
+        """Step after which the masks are final."""
+        steps = self.update_steps(total_steps)
+        return int(steps[-1]) if len(steps) else 0
+
+    def _check(self):
+        if not (0.0 <= self.start <= self.end <= 1.0):
+            raise ValueError(
+                f"{type(self).__name__} needs 0 <= start <= end <= 1, got "
+                f"start={self.start}, end={self.end}."
+            )
+        if self.scope not in ("global", "layer"):
+            raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}.")
+
+
+class OneShot(PruneSchedule):
+    """Train dense, prune to the target once at ``at`` (fraction of training),
+    fine-tune the survivors for the rest."""
+
+    def __init__(self, at=0.5, scope="global"):
+        self.at = at
+        self.scope = scope
+
+    def _check(self):
+        if not 0.0 <= self.at < 1.0:
+            raise ValueError(f"OneShot needs 0 <= at < 1, got at={self.at}.")
+        if self.scope not in ("global", "layer"):
+            raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}.")
+
+    def sparsity_at(self, progress, target):
+        return float(target) if progress >= self.at else 0.0
+
+    def update_steps(self, total_steps):
+        return np.array([int(round(self.at * total_steps))])
+
+
+class Gradual(PruneSchedule):
+    """Polynomial ramp (Zhu & Gupta, 2017):
+
+    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0)) ** power``
+
+    between ``start`` and ``end`` (fractions of training), masks updated every
+    ``update_every`` optimizer steps (``None``: about ``n_updates`` updates over
+    the ramp), frozen after ``end``.
+    """
+
+    def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
+                 update_every=None, n_updates=100, scope="global"):
+        self.start = start
+        self.end = end
+        self.power = power
+        self.initial_sparsity = initial_sparsity
+        self.update_every = update_every
+        self.n_updates = n_updates
+        self.scope = scope
+
+    def sparsity_at(self, progress, target):
+        if progress < self.start:
+            return 0.0
+        if self.end <= self.start or progress >= self.end:
+            return float(target)
+        frac = (progress - self.start) / (self.end - self.start)
+        s_i = min(self.initial_sparsity, target)
+        return float(target + (s_i - target) * (1.0 - frac) ** self.power)
+
+    def update_steps(self, total_steps):
+        t0 = int(round(self.start * total_steps))
+        t1 = max(int(round(self.end * total_steps)), t0)
+        every = self.update_every or max(1, (t1 - t0) // max(int(self.n_updates), 1))
+        steps = np.arange(t0, t1 + 1, every)
+        if len(steps) == 0 or steps[-1] != t1:
+            steps = np.append(steps, t1)
+        return steps
+
+
+class Iterative(PruneSchedule):
+    """Rounds of train -> prune -> retrain: ``n_rounds`` prunes evenly spaced over
+    [start, end]; after round ``k`` the sparsity is ``1 - (1 - target) ** (k / n)``
+    (each round prunes the same fraction of the survivors).
+
+    ``rewind_epoch``: if set, after every round the surviving weights are reset to
+    their values at the end of that epoch (lottery-ticket rewinding) and the
+    optimizer state is reset; otherwise training continues from the pruned weights.
+    """
+
+    def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global"):
+        self.n_rounds = n_rounds
+        self.start = start
+        self.end = end
+        self.rewind_epoch = rewind_epoch
+        self.scope = scope
+
+    def _round_points(self):
+        n = int(self.n_rounds)
+        if n == 1:
+            return np.array([self.end])
+        return np.linspace(self.start, self.end, n)
+
+    def sparsity_at(self, progress, target):
+        points = self._round_points()
+        k = int(np.searchsorted(points, progress + 1e-12, side="right"))
+        if k == 0:
+            return 0.0
+        return float(1.0 - (1.0 - target) ** (k / len(points)))
+
+    def update_steps(self, total_steps):
+        return np.unique(np.round(self._round_points() * total_steps).astype(int))
+
+
+class Dynamic(PruneSchedule):
+    """Dynamic sparse training (SET / RigL): sparse at the target from the first
+    step; every ``update_every`` steps until ``end``, drop the
+    ``drop_fraction`` (cosine-decayed) smallest-magnitude active weights of each
+    layer and regrow as many, at random (``regrow="random"``, SET) or where the
+    gradient is largest (``regrow="gradient"``, RigL). Regrown weights start at 0.
+    """
+
+    regrow = True
+
+    def __init__(self, update_every=50, drop_fraction=0.3, end=0.75,
+                 regrow_method="gradient", scope="layer"):
+        self.update_every = update_every
+        self.drop_fraction = drop_fraction
+        self.end = end
+        self.regrow_method = regrow_method
+        self.scope = scope
+
+    @property
+    def start(self):
+        return 0.0
+
+    def _check(self):
+        super()._check()
+        if self.regrow_method not in ("random", "gradient"):
+            raise ValueError(
+                f"regrow_method must be 'random' or 'gradient', got {self.regrow_method!r}."
+            )
+
+    def sparsity_at(self, progress, target):
+        return float(target)
+
+    def drop_fraction_at(self, progress):
+        if progress >= self.end or self.end == 0:
+            return 0.0
+        return float(self.drop_fraction * 0.5 * (1.0 + np.cos(np.pi * progress / self.end)))
+
+    def update_steps(self, total_steps):
+        t1 = int(round(self.end * total_steps))
+        return np.arange(0, max(t1, 0) + 1, max(int(self.update_every), 1))
+
+
+_SCHEDULES = {"one_shot": OneShot, "gradual": Gradual, "iterative": Iterative,
+              "dynamic": Dynamic}
+
+
+@validate_params(
+    {"schedule": [None, StrOptions(set(_SCHEDULES)), PruneSchedule]},
+    prefer_skip_nested_validation=True,
+)
+def get_schedule(schedule):
+    """The schedule object for a ``prune_schedule`` value (None stays None)."""
+    if schedule is None:
+        return None
+    if isinstance(schedule, str):
+        schedule = _SCHEDULES[schedule]()
+    schedule._check()
+    return schedule
+
+
+# re-exported for the estimators' parameter constraints
+SCHEDULE_NAMES = frozenset(_SCHEDULES)

@@ -1,0 +1,216 @@
+"""Estimator core: exact zeros from L1, MLP-like attributes, sklearn clients,
+persistence, reproducibility, threads and RNG hygiene."""
+
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score, cross_validate
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sksparse_nn import SparseMLPClassifier, SparseMLPRegressor
+
+
+def test_l1_gives_exact_zeros_at_dense_accuracy(cancer):
+    Xtr, Xte, ytr, yte = cancer
+    kw = dict(hidden_layer_sizes=(100,), max_iter=100, random_state=0)
+    dense = SparseMLPClassifier(**kw).fit(Xtr, ytr)
+    sparse = SparseMLPClassifier(l1=3e-3, **kw).fit(Xtr, ytr)
+    W = sparse.net_.module_.linears[0].weight.detach().numpy()
+    n_built = 30 * 100 + 100
+    # exact zeros, counted against the network as built
+    assert sparse.sparsity_ > 0.6
+    assert sum(sparse.nonzero_weights_) == round((1 - sparse.sparsity_) * n_built)
+    assert np.count_nonzero(W) == sparse.nonzero_weights_[0]
+    assert dense.sparsity_ < 0.01
+    assert sparse.score(Xte, yte) >= dense.score(Xte, yte) - 0.01
+
+
+def test_l1_scale_spans_nothing_to_everything(cancer):
+    Xtr, _, ytr, _ = cancer
+    kw = dict(hidden_layer_sizes=(32,), max_iter=30, random_state=0)
+    low = SparseMLPClassifier(l1=1e-4, **kw).fit(Xtr, ytr)
+    with pytest.warns(UserWarning, match="driven to zero"):
+        high = SparseMLPClassifier(l1=1.0, **kw).fit(Xtr, ytr)
+    assert low.sparsity_ < 0.1
+    assert high.sparsity_ == 1.0
+    # the all-zero model still predicts (a constant class)
+    assert len(np.unique(high.predict(Xtr))) == 1
+
+
+def test_l1_penalty_in_loss_would_not_give_zeros(cancer):
+    """Control: without the proximal step (l1=0, l2>0) no weight is exactly zero."""
+    Xtr, _, ytr, _ = cancer
+    m = SparseMLPClassifier((32,), l2=1e-2, max_iter=20, random_state=0).fit(Xtr, ytr)
+    assert m.sparsity_ == 0.0
+
+
+def test_mlp_like_attributes(digits):
+    Xtr, Xte, ytr, yte = digits
+    m = SparseMLPClassifier((32, 16), max_iter=15, learning_rate_init=0.01, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
+        m.fit(Xtr, ytr)
+    assert m.n_features_in_ == 64
+    np.testing.assert_array_equal(m.classes_, np.arange(10))
+    assert [c.shape for c in m.coefs_] == [(64, 32), (32, 16), (16, 10)]
+    assert [b.shape for b in m.intercepts_] == [(32,), (16,), (10,)]
+    assert len(m.loss_curve_) == m.n_iter_ == 15
+    assert m.loss_curve_[-1] < m.loss_curve_[0]
+    assert m.validation_scores_ is None and m.best_loss_ == min(m.loss_curve_)
+    proba = m.predict_proba(Xte)
+    assert proba.dtype == np.float64 and proba.shape == (len(Xte), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(m.classes_[proba.argmax(1)], m.predict(Xte))
+    assert m.score(Xte, yte) > 0.9
+
+
+def test_early_stopping_restores_best(digits):
+    Xtr, _, ytr, _ = digits
+    m = SparseMLPClassifier((32,), early_stopping=True, n_iter_no_change=3, max_iter=200,
+                            learning_rate_init=0.01, random_state=0).fit(Xtr, ytr)
+    assert m.n_iter_ < 200
+    assert len(m.validation_scores_) == m.n_iter_
+    assert m.best_validation_score_ == max(m.validation_scores_)
+    # the restored weights are the best epoch's: re-score the validation split
+    net = m.net_
+    assert net.history[-1, "valid_score"] <= m.best_validation_score_
+    best_epoch = int(np.argmax(m.validation_scores_))
+    assert best_epoch < m.n_iter_ - 1
+
+
+def test_multioutput_regression_and_targets_scale(diabetes):
+    Xtr, Xte, ytr, yte = diabetes
+    Y = np.column_stack([ytr, -2 * ytr + 1000])
+    m = SparseMLPRegressor((32,), max_iter=25, random_state=0, learning_rate_init=0.01)
+    m.fit(Xtr, Y)
+    pred = m.predict(Xte)
+    assert pred.shape == (len(Xte), 2)
+    from sklearn.metrics import r2_score
+    assert r2_score(-2 * yte + 1000, pred[:, 1]) > 0.3
+    single = SparseMLPRegressor((32,), max_iter=50, random_state=0).fit(Xtr, ytr)
+    assert single.predict(Xte).shape == (len(Xte),)
+
+
+def test_partial_fit_classes_and_epochs(digits):
+    Xtr, Xte, ytr, yte = digits
+    m = SparseMLPClassifier((32,), random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        m.partial_fit(Xtr, ytr)
+    m = SparseMLPClassifier((32,), learning_rate_init=0.01, random_state=0)
+    for _ in range(5):
+        m.partial_fit(Xtr, ytr, classes=np.arange(10))
+    assert m.n_iter_ == 5
+    assert m.score(Xte, yte) > 0.85
+    with pytest.raises(ValueError, match="not seen"):
+        m.partial_fit(Xtr[:5], np.full(5, 11))
+
+
+def test_sample_weight_zero_equals_removal_and_repetition(rng):
+    X = rng.rand(40, 5)
+    y = (X[:, 0] > 0.5).astype(int)
+    sw = rng.randint(0, 3, size=40)
+    a = SparseMLPClassifier((8,), max_iter=30, random_state=0).fit(X, y, sample_weight=sw)
+    b = SparseMLPClassifier((8,), max_iter=30, random_state=0).fit(X.repeat(sw, 0), y.repeat(sw))
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-6)
+
+
+def test_pipeline_gridsearch_and_cv_with_many_metrics(cancer):
+    Xtr, _, ytr, _ = cancer
+    pipe = make_pipeline(StandardScaler(), SparseMLPClassifier((16,), max_iter=15, random_state=0,
+                                                             learning_rate_init=0.01))
+    grid = GridSearchCV(pipe, {"sparsemlpclassifier__l1": [1e-4, 1e-2],
+                               "sparsemlpclassifier__dropout": [0.0, 0.2]},
+                        cv=2, n_jobs=2).fit(Xtr, ytr)
+    assert len(grid.cv_results_["params"]) == 4
+    assert grid.best_score_ > 0.9
+    scores = cross_validate(pipe, Xtr, ytr, cv=3,
+                            scoring=["accuracy", "precision", "recall", "f1", "roc_auc"])
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        assert scores[f"test_{key}"].mean() > 0.85, key
+
+
+def test_regressor_cross_val_r2(diabetes):
+    Xtr, _, ytr, _ = diabetes
+    r2 = cross_val_score(SparseMLPRegressor((16,), max_iter=60, random_state=0,
+                                            learning_rate_init=0.01), Xtr, ytr, cv=3, scoring="r2")
+    assert r2.mean() > 0.3
+
+
+def test_clone_pickle_joblib_roundtrip(digits, tmp_path):
+    Xtr, Xte, ytr, _ = digits
+    m = SparseMLPClassifier((32,), l1=1e-3, max_iter=10, random_state=0).fit(Xtr, ytr)
+    c = clone(m)
+    assert not hasattr(c, "net_") and c.get_params() == m.get_params()
+    expected = m.predict_proba(Xte)
+    again = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(again.predict_proba(Xte), expected)
+    path = tmp_path / "m.joblib"
+    joblib.dump(m, path)
+    np.testing.assert_array_equal(joblib.load(path).predict_proba(Xte), expected)
+    # the engine comes back on demand, with the same weights, and can train on
+    np.testing.assert_array_equal(again.net_.module_.linears[0].weight.detach().numpy(),
+                                  m.net_.module_.linears[0].weight.detach().numpy())
+    again.set_params(warm_start=True, max_iter=2).fit(Xtr, ytr)
+    assert again.n_iter_ == m.n_iter_ + 2
+
+
+def test_pandas_in_and_feature_names(cancer):
+    Xtr, Xte, ytr, _ = cancer
+    cols = [f"f{i}" for i in range(Xtr.shape[1])]
+    df = pd.DataFrame(Xtr, columns=cols)
+    m = SparseMLPClassifier((8,), max_iter=5, random_state=0).fit(df, pd.Series(ytr))
+    np.testing.assert_array_equal(m.feature_names_in_, cols)
+    assert m.predict(pd.DataFrame(Xte, columns=cols)).shape == (len(Xte),)
+
+
+def test_reproducible_and_global_state_untouched(digits):
+    Xtr, Xte, ytr, _ = digits
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    kw = dict(hidden_layer_sizes=(32,), dropout=0.2, l1=1e-3, max_iter=5, random_state=7)
+    a = SparseMLPClassifier(**kw).fit(Xtr, ytr).predict_proba(Xte)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
+    b = SparseMLPClassifier(**kw).fit(Xtr, ytr).predict_proba(Xte)
+    np.testing.assert_array_equal(a, b)
+    c = SparseMLPClassifier(**{**kw, "random_state": 8}).fit(Xtr, ytr).predict_proba(Xte)
+    assert not np.array_equal(a, c)
+
+
+def test_threads_chosen_by_size_and_restored(digits, monkeypatch):
+    Xtr, _, ytr, _ = digits
+    seen = []
+    import sksparse_nn._base as base
+
+    real = base._torch_threads
+
+    def spy(n):
+        seen.append(n)
+        return real(n)
+
+    monkeypatch.setattr(base, "_torch_threads", spy)
+    before = torch.get_num_threads()
+    SparseMLPClassifier((16,), max_iter=1).fit(Xtr, ytr)
+    SparseMLPClassifier((16,), max_iter=1, n_threads=1).fit(Xtr, ytr)
+    assert seen == [1, 1]
+    assert torch.get_num_threads() == before
+    big = SparseMLPClassifier((400, 200), max_iter=1)
+    assert big._n_threads(64 * 400 + 400 * 200) == min(before, 2)
+
+
+def test_warm_start_continues(digits):
+    Xtr, _, ytr, _ = digits
+    m = SparseMLPClassifier((16,), max_iter=3, warm_start=True, random_state=0).fit(Xtr, ytr)
+    first = m.net_.module_.linears[0].weight.detach().clone()
+    m.fit(Xtr, ytr)
+    assert m.n_iter_ == 6
+    assert not torch.equal(first, m.net_.module_.linears[0].weight.detach())
