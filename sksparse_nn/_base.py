@@ -14,7 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.special import expit, softmax
+from scipy.special import expit
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.helper import predefined_split
@@ -40,7 +40,7 @@ from ._callbacks import (
     ValidationScore,
 )
 from ._module import CompactMLP, SparseMLP, pack_state, unpack_state
-from ._net import NonFiniteLossError, TensorData, TorchNet
+from ._net import NonFiniteLossError, TensorData, TorchNet, as_tensor_data
 from ._pruning import selective_prune
 from .schedules import SCHEDULE_NAMES, PruneSchedule, get_schedule
 
@@ -224,10 +224,11 @@ class _BaseSparseMLP(BaseEstimator):
         avail = torch.get_num_threads()
         return max(1, min(avail, n_params // _PARAMS_PER_THREAD))
 
-    def _validate_X(self, X, reset):
+    def _validate_X(self, X, reset, ensure_all_finite=True):
         X = validate_data(
             self, X, reset=reset, accept_sparse=True,
             dtype=(np.float32, np.float64), ensure_min_samples=1,
+            ensure_all_finite=ensure_all_finite,
         )
         return X.tocsr() if sp.issparse(X) else X
 
@@ -312,7 +313,7 @@ class _BaseSparseMLP(BaseEstimator):
             except ValueError:
                 continue
             if len(train) and len(valid):
-                return train, valid
+                return as_tensor_data(train), as_tensor_data(valid)
         raise ValueError(
             f"validation_fraction={self.validation_fraction} leaves no sample for "
             f"training or for validation with {len(data)} samples; use more samples or "
@@ -469,13 +470,14 @@ class _BaseSparseMLP(BaseEstimator):
 
     def _finalize(self, net):
         module = net.module_
+        # sparsity is counted on the trained network as built, before compaction
+        self.nonzero_weights_ = module.n_nonzero()
+        self.sparsity_ = 1.0 - sum(self.nonzero_weights_) / self._n_weights_built
         removed = module.remove_dead_neurons(float(self.neuron_threshold))
         if any(removed):
             net.initialize_optimizer()
         module.masked = any(not bool(lin.mask.all()) for lin in module.linears)
         module.eval()
-        self.nonzero_weights_ = module.n_nonzero()
-        self.sparsity_ = 1.0 - sum(self.nonzero_weights_) / self._n_weights_built
         self.hidden_layer_sizes_ = tuple(module.hidden_layer_sizes)
         self.compact_model_ = CompactMLP.from_module(module)
         self.n_features_selected_ = int(len(self.compact_model_.input_index))
@@ -512,17 +514,27 @@ class _BaseSparseMLP(BaseEstimator):
 
     def _decision(self, X):
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
         model = self.compact_model_
+        # The scan for NaN/inf reads the whole input once more; skip it when the
+        # output can tell: a non-finite input value reaches the output (0 * nan is
+        # nan, and every layer keeps nan), unless a layer has no units left.
+        lazy = model.propagates_nonfinite()
+        X = self._validate_X(X, reset=False, ensure_all_finite=not lazy)
         if X.shape[0] <= _PREDICT_CHUNK and not sp.issparse(X):
-            return model.decision(X)
-        out = []
-        for start in range(0, X.shape[0], _PREDICT_CHUNK):
-            chunk = X[start:start + _PREDICT_CHUNK]
-            if sp.issparse(chunk):
-                chunk = chunk.toarray()
-            out.append(model.decision(chunk))
-        return np.concatenate(out)
+            out = model.decision(X)
+        else:
+            parts = []
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                chunk = X[start:start + _PREDICT_CHUNK]
+                if sp.issparse(chunk):
+                    chunk = chunk.toarray()
+                parts.append(model.decision(chunk))
+            out = np.concatenate(parts)
+        if lazy and not np.isfinite(out).all():
+            self._validate_X(X, reset=False)  # raises sklearn's message for bad input
+            warnings.warn("The network's output overflowed for some samples (inf/nan).",
+                          RuntimeWarning)
+        return out
 
     # ------------------------------------------------------------ attributes
     @property
@@ -569,16 +581,28 @@ class _BaseSparseMLP(BaseEstimator):
 
     # ------------------------------------------------------------ persistence
     def __getstate__(self):
-        state = super().__getstate__()
+        # Pickle the network once, compactly (sparse tensors as flat indices +
+        # values, masks as bits or as "the nonzero pattern"), with the per-epoch
+        # history only: no optimizer moments, per-batch logs or dense copies.
+        state = dict(super().__getstate__())  # a copy: never strip the live estimator
         net = state.pop("net_", None)
+        packed = state.get("_packed_net")
         if net is not None:
             history = [{k: v for k, v in row.items() if k != "batches"} for row in net.history]
-            state["_packed_net"] = {"module": pack_state(net.module_), "history": history,
-                                    "device": str(net.device)}
+            packed = {"module": pack_state(net.module_), "history": history,
+                      "device": str(net.device)}
+            state["_packed_net"] = packed
+        if packed is not None:
+            state.pop("compact_model_", None)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        packed = self.__dict__.get("_packed_net")
+        if packed is not None and "compact_model_" not in self.__dict__:
+            module = unpack_state(packed["module"])
+            module.eval()
+            self.compact_model_ = CompactMLP.from_module(module)
 
     def __getattr__(self, name):
         # the torch/skorch engine is rebuilt on first use after unpickling
@@ -768,9 +792,13 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         """Class probabilities, float64, columns ordered as ``classes_``."""
         z = self._decision(X)
         if len(self.classes_) == 2:
-            p = expit(z[:, 0])
+            p = expit(z[:, 0]).astype(np.float64)
             return np.column_stack([1.0 - p, p])
-        return softmax(z, axis=1)
+        z = z.astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=1, keepdims=True)
+        return z
 
     def predict_log_proba(self, X):
         return np.log(self.predict_proba(X))
