@@ -161,6 +161,8 @@ class MagnitudePruning(Callback):
         module = net.module_
         linears = list(module.linears)
         progress = self.step_ / max(self.total_steps, 1)
+        if self.step_ == self.final_step_:  # the last update lands on the target
+            progress = max(progress, 1.0)
         target = self.schedule.sparsity_at(progress, self.target_sparsity)
         weights = [lin.weight.data for lin in linears]
         masks = [lin.mask for lin in linears]

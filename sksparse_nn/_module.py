@@ -174,6 +174,7 @@ class SparseMLP(nn.Module):
                 new.running_mean.copy_(norm.running_mean[keep_idx])
                 new.running_var.copy_(norm.running_var[keep_idx])
                 new.num_batches_tracked.copy_(norm.num_batches_tracked)
+                new.train(norm.training)
                 self.norms[layer] = new
         sizes = list(self.hidden_layer_sizes)
         sizes[layer] = len(keep_idx)

@@ -10,25 +10,37 @@ import torch
 
 
 @torch.no_grad()
-def magnitude_masks(weights, masks, sparsity, scope="global"):
+def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2):
     """Masks keeping the largest-magnitude weights so that a fraction ``sparsity``
     of all entries is masked out. Already-masked entries are pruned first, so masks
     only ever shrink (entries at exactly zero count as the smallest).
 
-    ``scope="global"`` ranks all layers together, ``"layer"`` prunes each layer to
-    ``sparsity`` on its own. Returns new boolean masks.
+    ``scope="global"`` ranks all layers together, except that every layer keeps at
+    least ``floor`` times its share of a uniform budget; ``"layer"`` prunes each
+    layer to ``sparsity`` on its own. Returns new boolean masks.
     """
     if scope == "layer":
-        return [magnitude_masks([w], [m], sparsity, "global")[0] for w, m in zip(weights, masks)]
-    scores = torch.cat([torch.where(m, w.abs(), torch.full_like(w, -1.0)).flatten()
-                        for w, m in zip(weights, masks)])
+        return [magnitude_masks([w], [m], sparsity, "global", floor)[0]
+                for w, m in zip(weights, masks)]
+    per_layer = [torch.where(m, w.abs(), torch.full_like(w, -1.0)).flatten()
+                 for w, m in zip(weights, masks)]
+    scores = torch.cat(per_layer)
     n = scores.numel()
-    k = int(round(sparsity * n))
-    k = max(k, int((scores < 0).sum()))  # never un-prune
-    keep = torch.ones(n, dtype=torch.bool, device=scores.device)
-    if k > 0:
-        idx = torch.topk(scores, k, largest=False, sorted=False).indices
-        keep[idx] = False
+    n_keep = n - max(int(round(sparsity * n)), int((scores < 0).sum()))  # never un-prune
+    keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
+    # Each layer first keeps its own strongest `floor` share of a uniform budget
+    # (global ranking alone can empty a layer whose weights are smaller, e.g. a
+    # wide first layer against the output layer); the rest is ranked globally.
+    start = 0
+    for s in per_layer:
+        k_l = min(int(math.ceil(floor * n_keep * s.numel() / n)), int((s >= 0).sum()))
+        if k_l > 0:
+            keep[start + torch.topk(s, k_l).indices] = True
+        start += s.numel()
+    rest = n_keep - int(keep.sum())
+    if rest > 0:
+        free = torch.where(keep, torch.full_like(scores, -2.0), scores)
+        keep[torch.topk(free, rest).indices] = True
     out, start = [], 0
     for w in weights:
         out.append(keep[start:start + w.numel()].view_as(w).clone())

@@ -1,7 +1,8 @@
 """Prune schedules: *when* connection weights are pruned, as a function of progress.
 
 A schedule never touches a network. It answers two questions the pruning callback
-asks: at which optimizer steps are masks updated (:meth:`update_steps`) and what
+asks: at which optimizer steps are masks updated (:meth:`update_steps`, rounded up,
+so that the progress at an update is never short of the schedule's point) and what
 sparsity should hold after an update at a given progress (:meth:`sparsity_at`,
 progress = fraction of all training steps done, in [0, 1]). *How much* to prune
 (``target_sparsity``) is the estimator's hyperparameter and is passed in.
@@ -23,6 +24,11 @@ __all__ = [
     "Dynamic",
     "get_schedule",
 ]
+
+
+def _ceil(x):
+    """Round up, ignoring float noise (0.6 * 100 is 60, not 61)."""
+    return int(np.ceil(x - 1e-9))
 
 
 class PruneSchedule(BaseEstimator):
@@ -76,7 +82,7 @@ class OneShot(PruneSchedule):
         return float(target) if progress >= self.at else 0.0
 
     def update_steps(self, total_steps):
-        return np.array([int(round(self.at * total_steps))])
+        return np.array([_ceil(self.at * total_steps)])
 
 
 class Gradual(PruneSchedule):
@@ -109,8 +115,8 @@ class Gradual(PruneSchedule):
         return float(target + (s_i - target) * (1.0 - frac) ** self.power)
 
     def update_steps(self, total_steps):
-        t0 = int(round(self.start * total_steps))
-        t1 = max(int(round(self.end * total_steps)), t0)
+        t0 = _ceil(self.start * total_steps)
+        t1 = max(_ceil(self.end * total_steps), t0)
         every = self.update_every or max(1, (t1 - t0) // max(int(self.n_updates), 1))
         steps = np.arange(t0, t1 + 1, every)
         if len(steps) == 0 or steps[-1] != t1:
@@ -149,7 +155,7 @@ class Iterative(PruneSchedule):
         return float(1.0 - (1.0 - target) ** (k / len(points)))
 
     def update_steps(self, total_steps):
-        return np.unique(np.round(self._round_points() * total_steps).astype(int))
+        return np.unique([_ceil(p * total_steps) for p in self._round_points()])
 
 
 class Dynamic(PruneSchedule):

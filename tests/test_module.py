@@ -1,0 +1,101 @@
+"""The torch module: masks as buffers, exact neuron removal, compaction, packing."""
+
+import copy
+import pickle
+
+import numpy as np
+import torch
+
+from sksparse_nn._module import CompactMLP, SparseMLP, pack_state, unpack_state
+from sksparse_nn._proximal import group_soft_threshold_, soft_threshold_
+
+
+def _module(batch_norm=False, seed=0):
+    torch.manual_seed(seed)
+    m = SparseMLP(6, (8, 5), 3, activation="relu", batch_norm=batch_norm)
+    if batch_norm:  # give the running stats something to fold
+        m.train()
+        m(torch.randn(64, 6))
+    return m.eval()
+
+
+def test_masks_are_buffers_that_survive_copies():
+    m = _module()
+    m.linears[0].mask[0, :3] = False
+    m.apply_masks_()
+    assert "linears.0.mask" in dict(m.named_buffers())
+    for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert torch.equal(other.linears[0].mask, m.linears[0].mask)
+        assert torch.count_nonzero(other.linears[0].weight[0, :3]) == 0
+
+
+def test_removing_dead_neurons_leaves_predictions_unchanged():
+    for bn in (False, True):
+        m = _module(batch_norm=bn)
+        X = torch.randn(50, 6)
+        with torch.no_grad():
+            m.linears[0].weight[[1, 4]] = 0.0      # no inputs: constant output, folded
+            m.linears[0].bias[1] = 0.7
+            m.linears[1].weight[:, 6] = 0.0         # no outputs
+            m.linears[2].weight[:, 2] = 0.0
+            before = m(X)
+        removed = m.remove_dead_neurons(0.0)
+        assert removed == [3, 1]
+        assert m.hidden_layer_sizes == (5, 4)
+        assert m.linears[0].weight.shape == (5, 6) and m.linears[1].weight.shape == (4, 5)
+        with torch.no_grad():
+            torch.testing.assert_close(m(X), before, rtol=1e-5, atol=1e-6)
+
+
+def test_empty_layer_still_predicts_a_constant():
+    m = _module()
+    with torch.no_grad():
+        m.linears[0].weight.zero_()
+    m.remove_dead_neurons(0.0)
+    assert m.hidden_layer_sizes[0] == 0
+    out = m(torch.randn(4, 6))
+    assert torch.isfinite(out).all() and torch.allclose(out, out[:1].expand_as(out))
+
+
+def test_compact_model_matches_torch_and_drops_unused_inputs():
+    m = _module(batch_norm=True)
+    with torch.no_grad():
+        m.linears[0].weight[:, [0, 3]] = 0.0
+    cm = CompactMLP.from_module(m)
+    assert list(cm.input_index) == [1, 2, 4, 5]
+    X = np.random.RandomState(0).randn(20, 6)
+    with torch.no_grad():
+        expected = m(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(cm.decision(X), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cm.decision(X.astype(np.float32)), expected, rtol=1e-4, atol=1e-5)
+    torch_twin = cm.to_torch()
+    with torch.no_grad():
+        got = torch_twin(torch.as_tensor(X[:, cm.input_index], dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_pack_state_is_small_for_sparse_nets_and_exact():
+    torch.manual_seed(0)
+    m = SparseMLP(200, (100,), 10)
+    with torch.no_grad():
+        for lin in m.linears:
+            lin.mask &= torch.rand_like(lin.weight) < 0.05
+        m.apply_masks_()
+    packed = pack_state(m)
+    size = len(pickle.dumps(packed))
+    dense_size = len(pickle.dumps(m.state_dict()))
+    assert size < dense_size / 8
+    again = unpack_state(packed)
+    for a, b in zip(m.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_soft_threshold_gives_exact_zeros():
+    w = torch.tensor([-1.0, -0.05, 0.0, 0.02, 0.5])
+    soft_threshold_(w, 0.1)
+    torch.testing.assert_close(w, torch.tensor([-0.9, 0.0, 0.0, 0.0, 0.4]))
+    W = torch.tensor([[3.0, 0.01], [4.0, 0.01]])
+    dead = group_soft_threshold_(W, torch.tensor([1.0, 1.0]), dim=0)
+    assert dead.tolist() == [False, True]
+    torch.testing.assert_close(W[:, 0], torch.tensor([3.0, 4.0]) * 0.8)
+    assert torch.count_nonzero(W[:, 1]) == 0

@@ -1,0 +1,145 @@
+"""Pruning engine: magnitude ranking, schedules inside fit, neuron removal,
+selective pruning, degenerate pruning."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+
+from sksparse_nn import Dynamic, Gradual, Iterative, OneShot, SparseMLPClassifier
+from sksparse_nn._pruning import magnitude_masks, regrow_masks
+
+
+def test_magnitude_masks_exact_count_global_and_per_layer():
+    torch.manual_seed(0)
+    ws = [torch.randn(20, 10), torch.randn(5, 20) * 10]
+    ms = [torch.ones_like(w, dtype=torch.bool) for w in ws]
+    glob = magnitude_masks(ws, ms, 0.5, "global")
+    assert sum(int((~m).sum()) for m in glob) == 150
+    # the large second layer survives global ranking almost intact
+    assert int(glob[1].sum()) > int(glob[0].sum()) / 2
+    per = magnitude_masks(ws, ms, 0.5, "layer")
+    assert [int((~m).sum()) for m in per] == [100, 50]
+    # masks only shrink
+    again = magnitude_masks(ws, glob, 0.1, "global")
+    assert all(torch.equal(a & ~b, torch.zeros_like(a)) for a, b in zip(again, glob))
+
+
+def test_regrow_keeps_the_active_count():
+    torch.manual_seed(0)
+    w = torch.randn(30, 30)
+    m = torch.rand(30, 30) < 0.2
+    w = w * m
+    g = torch.randn(30, 30)
+    for method in ("gradient", "random"):
+        (new,) = regrow_masks([w], [m], 0.3, [g], method=method,
+                              generator=torch.Generator().manual_seed(0))
+        assert int(new.sum()) == int(m.sum())
+        assert int((new & ~m).sum()) == int(0.3 * int(m.sum()))
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_classification(600, 20, n_informative=8, n_classes=3, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.mark.parametrize("schedule", [OneShot(at=0.5), Gradual(start=0.1, end=0.5),
+                                      Iterative(n_rounds=3, start=0.2, end=0.6),
+                                      Iterative(n_rounds=2, rewind_epoch=1),
+                                      Dynamic(update_every=5, end=0.6)])
+def test_schedules_reach_the_target_exactly(blobs, schedule):
+    X, y = blobs
+    m = SparseMLPClassifier((40,), max_iter=15, prune_schedule=schedule, target_sparsity=0.8,
+                            learning_rate_init=0.01, n_iter_no_change=100,
+                            random_state=0).fit(X, y)
+    n_weights = 20 * 40 + 40 * 3
+    zeros = round(m.sparsity_ * n_weights)
+    assert abs(zeros - round(0.8 * n_weights)) <= 1
+    assert m.score(X, y) > 0.7
+
+
+def test_gradual_sparsity_follows_the_schedule_per_epoch(blobs):
+    X, y = blobs
+    sched = Gradual(start=0.2, end=0.6, update_every=1)
+    m = SparseMLPClassifier((40,), max_iter=10, batch_size=60, prune_schedule=sched,
+                            target_sparsity=0.9, n_iter_no_change=100, random_state=0).fit(X, y)
+    logged = np.array(m.net_.history[:, "sparsity"])
+    expected = np.array([sched.sparsity_at(e / 10, 0.9) for e in range(1, 11)])
+    np.testing.assert_allclose(logged, expected, atol=0.01)
+
+
+def test_masks_survive_clone_pickle_deepcopy_and_optimizer_is_rebuilt(blobs):
+    X, y = blobs
+    m = SparseMLPClassifier((40, 20), max_iter=6, prune_schedule="gradual", target_sparsity=0.9,
+                            random_state=0).fit(X, y)
+    module = m.net_.module_
+    params = {id(p) for p in module.parameters()}
+    opt_params = {id(p) for g in m.net_.optimizer_.param_groups for p in g["params"]}
+    assert params == opt_params  # rebuilt after the layers shrank
+    for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        for a, b in zip(module.linears, other.net_.module_.linears):
+            assert torch.equal(a.mask, b.mask) and torch.equal(a.weight, b.weight)
+    assert not hasattr(clone(m), "net_")
+    # pickling did not strip the live estimator
+    pickle.dumps(m)
+    assert m.net_.optimizer_ is not None
+    # training on keeps the masks: zeros stay zeros
+    zeros_before = [~lin.mask for lin in module.linears]
+    m.partial_fit(X, y)
+    for z, lin in zip(zeros_before, m.net_.module_.linears):
+        if z.shape == lin.weight.shape:
+            assert torch.count_nonzero(lin.weight[z]) == 0
+
+
+def test_neuron_threshold_shrinks_layers(blobs):
+    X, y = blobs
+    kw = dict(hidden_layer_sizes=(64,), max_iter=10, prune_schedule="gradual",
+              target_sparsity=0.95, random_state=0)
+    exact = SparseMLPClassifier(**kw).fit(X, y)
+    loose = SparseMLPClassifier(neuron_threshold=0.5, **kw).fit(X, y)
+    assert loose.hidden_layer_sizes_[0] < exact.hidden_layer_sizes_[0] <= 64
+    assert [c.shape for c in loose.coefs_] == [(20, loose.hidden_layer_sizes_[0]),
+                                               (loose.hidden_layer_sizes_[0], 3)]
+
+
+def test_selective_pruning_removes_redundant_neurons_within_tolerance():
+    # a task one unit can solve, given to 32 units: most are redundant
+    rng = np.random.RandomState(0)
+    X = rng.randn(800, 5).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    tol = 0.02
+    m = SparseMLPClassifier((32,), max_iter=30, selective_pruning_tol=tol, random_state=0)
+    m.fit(X, y)
+    rec = m.selective_pruning_record_
+    assert rec["n_removed"] >= 16
+    assert m.hidden_layer_sizes_[0] == 32 - rec["n_removed"]
+    assert rec["validation_loss_after"] <= rec["validation_loss_before"] + tol + 1e-9
+    assert all(r["loss"] <= rec["validation_loss_before"] + tol + 1e-9 for r in rec["removed"])
+    assert m.score(X, y) > 0.93
+
+
+def test_selective_pruning_on_a_fitted_model():
+    rng = np.random.RandomState(1)
+    X = rng.randn(600, 5).astype(np.float32)
+    y = (X[:, 0] - X[:, 2] > 0).astype(int)
+    m = SparseMLPClassifier((24,), max_iter=25, random_state=0).fit(X[:400], y[:400])
+    before = m.score(X[400:], y[400:])
+    m.prune_neurons(X[400:], y[400:], tol=0.01, fine_tune_epochs=2)
+    rec = m.selective_pruning_record_
+    assert rec["n_removed"] > 0 and m.hidden_layer_sizes_[0] == 24 - rec["n_removed"]
+    assert rec["validation_loss_after"] <= rec["validation_loss_before"] + 0.01 + 1e-9
+    assert m.score(X[400:], y[400:]) >= before - 0.03
+
+
+def test_pruning_everything_warns_and_still_predicts(blobs):
+    X, y = blobs
+    with pytest.warns(UserWarning, match="(driven to zero|pruned away)"):
+        m = SparseMLPClassifier((4,), max_iter=4, prune_schedule="one_shot",
+                                target_sparsity=0.999, random_state=0).fit(X, y)
+    proba = m.predict_proba(X)
+    assert np.isfinite(proba).all() and proba.shape == (len(X), 3)
