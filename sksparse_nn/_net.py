@@ -109,8 +109,11 @@ class TorchNet(NeuralNet):
         _, kwargs = self.get_params_for_optimizer("optimizer", [])
         kwargs.pop("params", None)
         kwargs.setdefault("lr", self.lr)
-        groups = [{"params": decay, "weight_decay": self.l2},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        if self.l2 > 0:
+            groups = [{"params": decay, "weight_decay": self.l2},
+                      {"params": no_decay, "weight_decay": 0.0}]
+        else:  # one group: one kernel launch per step instead of two
+            groups = [{"params": decay + no_decay}]
         self.optimizer_ = self.optimizer(groups, **kwargs)
         return self
 
@@ -133,14 +136,14 @@ class TorchNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y, w = y_true
         loss = self.criterion_(y_pred, y)
+        if w is None:  # every sample has the same number of outputs: one mean
+            return loss.mean()
         if loss.dim() > 1:
             loss = loss.mean(dim=tuple(range(1, loss.dim())))
-        if w is None:
-            return loss.mean()
         return (loss * w).sum() / w.sum().clamp(min=torch.finfo(w.dtype).tiny)
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
+        # train/eval mode is set once per epoch in run_single_epoch
         Xi, yi, wi = batch
         y_pred = self.module_(Xi)
         loss = self.get_loss(y_pred, (yi, wi), X=Xi, training=True)
@@ -156,7 +159,6 @@ class TorchNet(NeuralNet):
         return step
 
     def validation_step(self, batch, **fit_params):
-        self._set_training(False)
         Xi, yi, wi = batch
         with torch.no_grad():
             y_pred = self.module_(Xi)
@@ -172,6 +174,7 @@ class TorchNet(NeuralNet):
         """
         if iterator is None:
             return
+        self._set_training(training)
         batch_cbs = self._batch_callbacks()
         total, count, n_batches = 0.0, 0, 0
         record = self.record_batches
