@@ -175,7 +175,8 @@ class MagnitudePruning(Callback):
                                          generator=self.generator_)
                 self._set_masks(net, linears, new_masks, reset_new=True)
         else:
-            new_masks = magnitude_masks(weights, masks, target, scope=self.schedule.scope)
+            new_masks = magnitude_masks(weights, masks, target, scope=self.schedule.scope,
+                                        unit_power=getattr(self.schedule, "unit_power", 0.0))
             self._set_masks(net, linears, new_masks, reset_new=False)
             if self.rewind_state_ is not None:
                 for lin, w0 in zip(linears, self.rewind_state_):

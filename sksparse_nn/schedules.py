@@ -36,7 +36,15 @@ class PruneSchedule(BaseEstimator):
 
     ``scope`` is ``"global"`` (one magnitude ranking over all layers) or
     ``"layer"`` (every layer pruned to the same sparsity).
+
+    ``unit_power`` (>= 0) biases the magnitude ranking towards emptying whole
+    hidden units and input features: a weight's score is ``|w|`` times the relative
+    norms of its unit and its input, each to this power. 0 is plain magnitude
+    pruning; 1-2 removes many units at little accuracy cost, and removed units are
+    what makes predictions faster.
     """
+
+    unit_power = 0.0
 
     #: the callback regrows weights at updates (dynamic sparse training)
     regrow = False
@@ -68,9 +76,10 @@ class OneShot(PruneSchedule):
     """Train dense, prune to the target once at ``at`` (fraction of training),
     fine-tune the survivors for the rest."""
 
-    def __init__(self, at=0.5, scope="global"):
+    def __init__(self, at=0.5, scope="global", unit_power=0.0):
         self.at = at
         self.scope = scope
+        self.unit_power = unit_power
 
     def _check(self):
         if not 0.0 <= self.at < 1.0:
@@ -96,7 +105,8 @@ class Gradual(PruneSchedule):
     """
 
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
-                 update_every=None, n_updates=100, scope="global"):
+                 update_every=None, n_updates=100, scope="global", unit_power=0.0):
+        self.unit_power = unit_power
         self.start = start
         self.end = end
         self.power = power
@@ -134,7 +144,9 @@ class Iterative(PruneSchedule):
     optimizer state is reset; otherwise training continues from the pruned weights.
     """
 
-    def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global"):
+    def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global",
+                 unit_power=0.0):
+        self.unit_power = unit_power
         self.n_rounds = n_rounds
         self.start = start
         self.end = end

@@ -143,3 +143,14 @@ def test_pruning_everything_warns_and_still_predicts(blobs):
                                 target_sparsity=0.999, random_state=0).fit(X, y)
     proba = m.predict_proba(X)
     assert np.isfinite(proba).all() and proba.shape == (len(X), 3)
+
+
+def test_unit_power_prefers_removing_whole_units(blobs):
+    X, y = blobs
+    kw = dict(hidden_layer_sizes=(64,), max_iter=20, learning_rate_init=0.01,
+              target_sparsity=0.9, n_iter_no_change=100, random_state=0)
+    plain = SparseMLPClassifier(prune_schedule=Gradual(), **kw).fit(X, y)
+    units = SparseMLPClassifier(prune_schedule=Gradual(unit_power=2), **kw).fit(X, y)
+    assert abs(units.sparsity_ - plain.sparsity_) < 0.01
+    assert units.hidden_layer_sizes_[0] < 0.7 * plain.hidden_layer_sizes_[0]
+    assert units.score(X, y) > plain.score(X, y) - 0.05
