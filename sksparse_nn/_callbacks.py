@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
-from ._proximal import adam_denominator, group_soft_threshold_, soft_threshold_
+from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
 from ._pruning import magnitude_masks, regrow_masks
 
 
@@ -69,11 +69,14 @@ class ProximalL1(Callback):
         if self.frozen_:
             return
         if self.l1 > 0 and self._progress() >= self.warmup:
+            group = opt.param_groups[0]
+            beta2, eps = group["betas"][1], group["eps"]
             for linear in module.linears:
-                denom = adam_denominator(opt, linear.weight)
-                if denom is None:
+                state = opt.state.get(linear.weight)
+                if not state:
                     continue
-                soft_threshold_(linear.weight.data, lr * self.l1 / denom)
+                adam_soft_threshold_(linear.weight.data, state["exp_avg_sq"], state["step"],
+                                     beta2, eps, lr * self.l1)
         if self.input_l1 > 0:
             self._input_group_step(net, module.linears[0], lr)
         if self.total_steps and self._progress() >= self.freeze_at:

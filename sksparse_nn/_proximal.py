@@ -45,3 +45,15 @@ def adam_denominator(optimizer, param):
     step = float(step.item() if torch.is_tensor(step) else step)
     bias_correction2 = 1.0 - beta2 ** step
     return state["exp_avg_sq"].div(bias_correction2).sqrt_().add_(group["eps"])
+
+
+@torch.no_grad()
+def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda):
+    """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))`` in seven
+    tensor ops (it runs after every optimizer step): with ``c = sqrt(1 - beta2^t)``
+    the threshold is ``lr * lambda * c / (sqrt(v) + eps * c)`` and
+    ``soft_threshold(w, t) = w - clamp(w, -t, t)``."""
+    c = (1.0 - beta2 ** float(step)) ** 0.5
+    t = exp_avg_sq.sqrt().add_(eps * c).reciprocal_().mul_(lr_lambda * c)
+    w.sub_(torch.clamp(w, min=t.neg(), max=t))
+    return w

@@ -6,10 +6,40 @@ Pure torch functions on weight and mask tensors; :func:`selective_prune` works o
 
 import math
 
+import numpy as np
 import torch
 
 
 @torch.no_grad()
+def top_k_mask(scores, k):
+    """Boolean mask of exactly ``k`` largest entries of a 1-D tensor; negative entries
+    (already pruned) rank below all others, ties go by position. On the CPU the
+    threshold comes from numpy's introselect over the non-negative entries only,
+    several times faster than ``torch.topk`` for the large ``k`` of pruning."""
+    n = scores.numel()
+    k = max(0, min(int(k), n))
+    if k == 0:
+        return torch.zeros(n, dtype=torch.bool, device=scores.device)
+    valid = scores >= 0
+    n_valid = int(valid.sum())
+    if k >= n_valid:
+        mask = valid.clone()
+        if k > n_valid:
+            rest = torch.where(valid, torch.full_like(scores, -math.inf), scores)
+            mask[torch.topk(rest, k - n_valid).indices] = True
+        return mask
+    sub = scores[valid]
+    if scores.device.type == "cpu":
+        thr = float(np.partition(sub.numpy(), n_valid - k)[n_valid - k])
+    else:
+        thr = float(torch.kthvalue(sub, n_valid - k + 1).values)
+    mask = scores > thr
+    missing = k - int(mask.sum())
+    if missing > 0:
+        mask[torch.nonzero(scores == thr).flatten()[:missing]] = True
+    return mask
+
+
 def _scores(w, m, unit_power):
     """|w|, or with ``unit_power`` p > 0: ``|w_ij| * r_i^p`` (r_i: norm of unit i's
     surviving incoming weights), rescaled to the layer's total magnitude. Weights
@@ -46,20 +76,22 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
     scores = torch.cat(per_layer)
     n = scores.numel()
     n_keep = n - max(int(round(sparsity * n)), int((scores < 0).sum()))  # never un-prune
-    keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
-    # Each layer first keeps its own strongest `floor` share of a uniform budget
-    # (global ranking alone can empty a layer whose weights are smaller, e.g. a
-    # wide first layer against the output layer); the rest is ranked globally.
-    start = 0
+    keep = top_k_mask(scores, n_keep)
+    # Global ranking alone can empty a layer whose weights are smaller (e.g. a wide
+    # first layer against the output layer): every layer keeps at least its
+    # strongest `floor` share of a uniform budget, the rest is ranked globally.
+    floors, bounds, start = [], [], 0
     for s in per_layer:
-        k_l = min(int(math.ceil(floor * n_keep * s.numel() / n)), int((s >= 0).sum()))
-        if k_l > 0:
-            keep[start + torch.topk(s, k_l).indices] = True
+        floors.append(min(int(math.ceil(floor * n_keep * s.numel() / n)), int((s >= 0).sum())))
+        bounds.append((start, start + s.numel()))
         start += s.numel()
-    rest = n_keep - int(keep.sum())
-    if rest > 0:
-        free = torch.where(keep, torch.full_like(scores, -2.0), scores)
-        keep[torch.topk(free, rest).indices] = True
+    if any(int(keep[a:b].sum()) < f for (a, b), f in zip(bounds, floors)):
+        keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
+        for (a, b), f, s in zip(bounds, floors, per_layer):
+            keep[a:b] = top_k_mask(s, f)
+        rest = n_keep - int(keep.sum())
+        if rest > 0:
+            keep |= top_k_mask(torch.where(keep, torch.full_like(scores, -2.0), scores), rest)
     out, start = [], 0
     for w in weights:
         out.append(keep[start:start + w.numel()].view_as(w).clone())
@@ -84,7 +116,7 @@ def regrow_masks(weights, masks, drop_fraction, grads=None, method="gradient", g
             out.append(m.clone())
             continue
         mag = torch.where(flat_m, w.abs().flatten(), torch.full_like(flat_m, math.inf, dtype=w.dtype))
-        drop = torch.topk(mag, n_drop, largest=False).indices
+        drop = top_k_mask(-mag, n_drop)
         new = flat_m.clone()
         candidates = ~flat_m  # inactive before this update
         if method == "gradient" and g is not None:
@@ -93,7 +125,7 @@ def regrow_masks(weights, masks, drop_fraction, grads=None, method="gradient", g
         else:
             rnd = torch.rand(flat_m.numel(), generator=generator).to(w.device)
             score = torch.where(candidates, rnd.to(w.dtype), torch.full_like(mag, -math.inf))
-        grow = torch.topk(score, n_drop, largest=True).indices
+        grow = top_k_mask(score, n_drop)
         new[drop] = False
         new[grow] = True
         out.append(new.view_as(m))

@@ -105,7 +105,7 @@ class Gradual(PruneSchedule):
     """
 
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
-                 update_every=None, n_updates=100, scope="global", unit_power=0.0):
+                 update_every=None, n_updates=50, scope="global", unit_power=0.0):
         self.unit_power = unit_power
         self.start = start
         self.end = end
@@ -181,7 +181,7 @@ class Dynamic(PruneSchedule):
     regrow = True
 
     def __init__(self, update_every=50, drop_fraction=0.3, end=0.75,
-                 regrow_method="gradient", scope="layer"):
+                 regrow_method="gradient", scope="global"):
         self.update_every = update_every
         self.drop_fraction = drop_fraction
         self.end = end

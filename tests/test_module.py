@@ -99,3 +99,17 @@ def test_soft_threshold_gives_exact_zeros():
     assert dead.tolist() == [False, True]
     torch.testing.assert_close(W[:, 0], torch.tensor([3.0, 4.0]) * 0.8)
     assert torch.count_nonzero(W[:, 1]) == 0
+
+
+def test_adam_soft_threshold_matches_the_definition():
+    from sksparse_nn._proximal import adam_soft_threshold_
+
+    torch.manual_seed(0)
+    w = torch.randn(50)
+    v = torch.rand(50) * 1e-4
+    ref = w.clone()
+    v_hat = v / (1 - 0.999 ** 7)
+    soft_threshold_(ref, 0.05 / (v_hat.sqrt() + 1e-8))
+    adam_soft_threshold_(w, v, torch.tensor(7.0), 0.999, 1e-8, 0.05)
+    torch.testing.assert_close(w, ref)
+    assert int((w == 0).sum()) > 0
