@@ -190,6 +190,7 @@ class TorchNet(NeuralNet):
             count += bs
             n_batches += 1
             if record:
+                self.history.new_batch()
                 self.history.record_batch(prefix + "_loss", value)
                 self.history.record_batch(prefix + "_batch_size", bs)
             for cb in batch_cbs[1]:

@@ -216,3 +216,20 @@ def test_warm_start_continues(digits):
     m.fit(Xtr, ytr)
     assert m.n_iter_ == 6
     assert not torch.equal(first, m.net_.module_.linears[0].weight.detach())
+
+
+def test_verbose_logs_epochs_with_sparsity_and_progress_bar(digits, capsys):
+    Xtr, _, ytr, _ = digits
+    SparseMLPClassifier((16,), max_iter=2, verbose=1, target_sparsity=0.5,
+                        random_state=0).fit(Xtr, ytr)
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    for key in ("epoch", "train_loss", "sparsity", "neurons_alive"):
+        assert key in header
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2
+    m = SparseMLPClassifier((16,), max_iter=1, verbose=2, random_state=0).fit(Xtr, ytr)
+    err = capsys.readouterr().err
+    assert "it/s" in err or "/" in err  # tqdm's bar over batches
+    assert len(m.net_.history[-1, "batches"]) == int(np.ceil(len(Xtr) / 200))
+    SparseMLPClassifier((16,), max_iter=1, random_state=0).fit(Xtr, ytr)
+    assert capsys.readouterr().out == ""
