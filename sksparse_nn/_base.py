@@ -7,6 +7,7 @@ compact inference model (:class:`~sksparse_nn._module.CompactMLP`).
 """
 
 import math
+import threading
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -50,26 +51,39 @@ _PARAMS_PER_THREAD = 50_000
 _PREDICT_CHUNK = 16_384
 
 
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"active": 0, "saved": None}
+
+
 @contextmanager
 def _torch_threads(n):
-    old = torch.get_num_threads()
-    if n != old:
-        torch.set_num_threads(n)
+    """Use ``n`` torch threads while fitting, restore the user's setting afterwards.
+    The setting is process-wide: while fits overlap (threads of one process), the
+    first one's choice holds and the last one to finish restores the original."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["active"] == 0:
+            _THREADS_STATE["saved"] = torch.get_num_threads()
+            if n != _THREADS_STATE["saved"]:
+                torch.set_num_threads(n)
+        _THREADS_STATE["active"] += 1
     try:
         yield
     finally:
-        if n != old:
-            torch.set_num_threads(old)
+        with _THREADS_LOCK:
+            _THREADS_STATE["active"] -= 1
+            if _THREADS_STATE["active"] == 0 and torch.get_num_threads() != _THREADS_STATE["saved"]:
+                torch.set_num_threads(_THREADS_STATE["saved"])
 
 
-@contextmanager
-def _seeded(seed, device):
-    devices = []
-    if device.type == "cuda":
-        devices = [device.index if device.index is not None else torch.cuda.current_device()]
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+def _generators(seed, device):
+    """Private random streams of one fit: weight init (CPU), batch order (CPU) and
+    dropout (on the training device). The global torch RNG is never read or
+    written, so fits are reproducible in threads too and the user's RNG state is
+    left as it was."""
+    dropout = torch.Generator(device=device)
+    dropout.manual_seed(seed + 2)
+    return (torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1),
+            dropout)
 
 
 def _silence(*args, **kwargs):
@@ -260,39 +274,41 @@ class _BaseSparseMLP(BaseEstimator):
         if self.batch_norm and n < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to fit.")
 
-        with _seeded(seed, device):
-            if first:
-                module = SparseMLP(X.shape[1], sizes, self._n_outputs, self.activation,
-                                   self.dropout, self.batch_norm)
-                self._n_weights_built = module.n_weights()
-                self.net_ = self._build_net(module, device)
-                self.net_.initialize()
-                self.selective_pruning_record_ = None
-            net = self.net_
-            net.batch_size = batch_size
-            net.verbose = self.verbose
-            net.shuffle_generator = torch.Generator().manual_seed(seed)
-            X_t = torch.as_tensor(X, device=device)
-            y_t = y_t.to(device)
-            w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
-            data = TensorData(X_t, y_t, w_t)
-            need_valid = not incremental and (self.early_stopping
-                                              or self.selective_pruning_tol is not None)
-            train, valid = (self._split(data, y, seed) if need_valid else (data, None))
-            epochs = 1 if incremental else self.max_iter
-            steps_per_epoch = math.ceil(len(train) / batch_size)
-            total_steps = epochs * steps_per_epoch
-            self._set_training_callbacks(net, schedule, total_steps, steps_per_epoch,
-                                         epochs, valid, seed, incremental)
-            net.train_split = predefined_split(valid) if valid is not None else None
+        init_gen, shuffle_gen, dropout_gen = _generators(seed, device)
+        if first:
+            module = SparseMLP(X.shape[1], sizes, self._n_outputs, self.activation,
+                               self.dropout, self.batch_norm, generator=init_gen)
+            self._n_weights_built = module.n_weights()
+            self.net_ = self._build_net(module, device)
+            self.net_.initialize()
+            self.selective_pruning_record_ = None
+        net = self.net_
+        net.batch_size = batch_size
+        net.verbose = self.verbose
+        net.shuffle_generator = shuffle_gen
+        net.module_.dropout_generator = dropout_gen
+        X_t = torch.as_tensor(X, device=device)
+        y_t = y_t.to(device)
+        w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
+        data = TensorData(X_t, y_t, w_t)
+        need_valid = not incremental and (self.early_stopping
+                                          or self.selective_pruning_tol is not None)
+        train, valid = (self._split(data, y, seed) if need_valid else (data, None))
+        epochs = 1 if incremental else self.max_iter
+        steps_per_epoch = math.ceil(len(train) / batch_size)
+        total_steps = epochs * steps_per_epoch
+        self._set_training_callbacks(net, schedule, total_steps, steps_per_epoch,
+                                     epochs, valid, seed, incremental)
+        net.train_split = predefined_split(valid) if valid is not None else None
 
-            n_params = sum(p.numel() for p in net.module_.parameters())
-            with _torch_threads(self._n_threads(n_params)):
-                epochs_before = len(net.history)
-                self._train(net, train, epochs)
-                epochs_run = len(net.history) - epochs_before
-                if not incremental and self.selective_pruning_tol is not None:
-                    self._selective(net, train, valid, float(self.selective_pruning_tol))
+        n_params = sum(p.numel() for p in net.module_.parameters())
+        with _torch_threads(self._n_threads(n_params)):
+            epochs_before = len(net.history)
+            self._train(net, train, epochs)
+            epochs_run = len(net.history) - epochs_before
+            if not incremental and self.selective_pruning_tol is not None:
+                self._selective(net, train, valid, float(self.selective_pruning_tol),
+                                max(1, self.max_iter // 10))
         self._finalize(net)
         if (not incremental and epochs_run == self.max_iter
                 and not getattr(self, "_diverged", False)):
@@ -380,7 +396,7 @@ class _BaseSparseMLP(BaseEstimator):
             try:
                 net.fit_loop(train, None, epochs=epochs)
             except KeyboardInterrupt:
-                pass
+                self._interrupted(net)
             net.notify("on_train_end", X=train, y=None)
         except NonFiniteLossError as exc:
             good = dict(net.callbacks_)["last_good"]
@@ -396,7 +412,27 @@ class _BaseSparseMLP(BaseEstimator):
                 UserWarning,
             )
 
-    def _selective(self, net, train, valid, tol):
+    def _interrupted(self, net):
+        """Early stopping interrupts after a finished epoch (nothing to do). Any other
+        interrupt (Ctrl-C) can land mid-epoch, even between an optimizer step and
+        the masks: go back to the weights of the last finished epoch and drop the
+        unfinished epoch from the history, so weights, ``n_iter_`` and
+        ``loss_curve_`` agree."""
+        hist = net.history
+        if not len(hist) or "train_loss" in hist[-1]:
+            return
+        good = dict(net.callbacks_)["last_good"]
+        net.module_.load_state_dict(good.state_)
+        net.initialize_optimizer()
+        epoch = len(hist)
+        del hist[-1]
+        warnings.warn(
+            f"fit was interrupted in epoch {epoch}; the model keeps the weights from the "
+            f"end of epoch {good.epoch_}.",
+            UserWarning,
+        )
+
+    def _selective(self, net, train, valid, tol, finetune_epochs):
         """Trial-and-error neuron pruning on the validation split, then a short
         fine-tune; the fine-tune is kept only if it does not raise the loss."""
         module = net.module_
@@ -408,7 +444,6 @@ class _BaseSparseMLP(BaseEstimator):
         module.eval()
         record, base, after = selective_prune(module, Xv, yv, loss_fn, tol)
         net.initialize_optimizer()
-        finetune_epochs = max(1, self.max_iter // 10)
         if record:
             with torch.no_grad():
                 before_ft = float(loss_fn(module.eval()(Xv), yv))
@@ -454,19 +489,15 @@ class _BaseSparseMLP(BaseEstimator):
         w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
         data = TensorData(torch.as_tensor(X, device=device), y_t, w_t)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        with _seeded(seed, device):
-            net.shuffle_generator = torch.Generator().manual_seed(seed)
-            epochs = max(1, self.max_iter // 10) if fine_tune_epochs is None else fine_tune_epochs
-            batch_size = min(200, len(data)) if self.batch_size == "auto" else self.batch_size
-            net.batch_size = min(batch_size, len(data))
-            self._set_training_callbacks(net, None, epochs * math.ceil(len(data) / net.batch_size),
-                                         1, epochs, None, seed, incremental=True)
-            old = self.max_iter
-            try:
-                self.max_iter = epochs * 10
-                self._selective(net, data, data, float(tol))
-            finally:
-                self.max_iter = old
+        _, net.shuffle_generator, net.module_.dropout_generator = _generators(seed, device)
+        epochs = max(1, self.max_iter // 10) if fine_tune_epochs is None else fine_tune_epochs
+        batch_size = min(200, len(data)) if self.batch_size == "auto" else self.batch_size
+        net.batch_size = min(batch_size, len(data))
+        self._set_training_callbacks(net, None, epochs * math.ceil(len(data) / net.batch_size),
+                                     1, epochs, None, seed, incremental=True)
+        n_params = sum(p.numel() for p in net.module_.parameters())
+        with _torch_threads(self._n_threads(n_params)):
+            self._selective(net, data, data, float(tol), epochs)
         self._finalize(net)
         return self
 
@@ -499,41 +530,38 @@ class _BaseSparseMLP(BaseEstimator):
         self._warn_degenerate()
 
     def _warn_degenerate(self):
-        if sum(self.nonzero_weights_) == 0 or self.n_features_selected_ == 0:
+        if (sum(self.nonzero_weights_) == 0 or self.n_features_selected_ == 0
+                or 0 in self.hidden_layer_sizes_):
             warnings.warn(
-                "Every connection weight (or every input feature) was driven to zero "
-                f"(l1={self.l1}, input_l1={self.input_l1}, target_sparsity="
-                f"{self.target_sparsity}): the model ignores its input and predicts a "
-                "constant. Lower the penalty or the target sparsity.",
-                UserWarning,
-            )
-        elif 0 in self.hidden_layer_sizes_:
-            warnings.warn(
-                f"A hidden layer was pruned away entirely (sizes now "
-                f"{self.hidden_layer_sizes_}): the model predicts a constant.",
+                "No path is left from the input to the output: every connection weight "
+                "or every input feature was driven to zero, or a hidden layer was pruned "
+                f"away entirely (hidden sizes now {self.hidden_layer_sizes_}, input "
+                f"features read: {self.n_features_selected_}; l1={self.l1}, input_l1="
+                f"{self.input_l1}, target_sparsity={self.target_sparsity}). The model "
+                "ignores its input and predicts a constant. Lower the penalty or the "
+                "target sparsity.",
                 UserWarning,
             )
 
     def _decision(self, X):
         check_is_fitted(self)
         model = self.compact_model_
-        # The scan for NaN/inf reads the whole input once more; skip it when the
-        # output can tell: a non-finite input value reaches the output (0 * nan is
-        # nan, and every layer keeps nan), unless a layer has no units left.
-        lazy = model.propagates_nonfinite()
-        X = self._validate_X(X, reset=False, ensure_all_finite=not lazy)
-        if X.shape[0] <= _PREDICT_CHUNK and not sp.issparse(X):
-            out = model.decision(X)
-        else:
-            parts = []
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                chunk = X[start:start + _PREDICT_CHUNK]
-                if sp.issparse(chunk):
-                    chunk = chunk.toarray()
-                parts.append(model.decision(chunk))
-            out = np.concatenate(parts)
-        if lazy and not np.isfinite(out).all():
-            self._validate_X(X, reset=False)  # raises sklearn's message for bad input
+        # The input is always scanned for NaN/inf (sklearn's scan is one sum over X):
+        # the output cannot tell, since tanh / logistic map +-inf to finite values
+        # and relu maps -inf to 0.
+        X = self._validate_X(X, reset=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below
+            if X.shape[0] <= _PREDICT_CHUNK and not sp.issparse(X):
+                out = model.decision(X)
+            else:
+                parts = []
+                for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                    chunk = X[start:start + _PREDICT_CHUNK]
+                    if sp.issparse(chunk):
+                        chunk = chunk.toarray()
+                    parts.append(model.decision(chunk))
+                out = np.concatenate(parts)
+        if not np.isfinite(out).all():
             warnings.warn("The network's output overflowed for some samples (inf/nan).",
                           RuntimeWarning)
         return out
@@ -743,6 +771,7 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
                 f"{type_of_target(y)} target of shape {y.shape}."
             )
         y = y.ravel()
+        self._check_label_types(y)
         check_classification_targets(y)
         if first:
             enc = LabelEncoder()
@@ -769,6 +798,18 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         if len(self.classes_) == 2:
             return torch.as_tensor(codes.reshape(-1, 1), dtype=torch.float32)
         return torch.as_tensor(codes, dtype=torch.long)
+
+    @staticmethod
+    def _check_label_types(y):
+        # sklearn's own message for str/int mixes is "Unknown label type: unknown"
+        if y.dtype.kind == "O" and y.size:
+            is_str = np.fromiter((isinstance(v, str) for v in y), dtype=bool, count=y.size)
+            if is_str.any() and not is_str.all():
+                kinds = sorted({type(v).__name__ for v in y})
+                raise ValueError(
+                    "y mixes string and non-string labels (types: "
+                    f"{', '.join(kinds)}); use labels of one type, e.g. all strings."
+                )
 
     @staticmethod
     def _check_seen(enc, y):

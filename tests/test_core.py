@@ -21,13 +21,13 @@ from sksparse_nn import SparseMLPClassifier, SparseMLPRegressor
 
 def test_l1_gives_exact_zeros_at_dense_accuracy(cancer):
     Xtr, Xte, ytr, yte = cancer
-    kw = dict(hidden_layer_sizes=(100,), max_iter=100, random_state=0)
+    kw = dict(hidden_layer_sizes=(100,), max_iter=200, random_state=0)
     dense = SparseMLPClassifier(**kw).fit(Xtr, ytr)
     sparse = SparseMLPClassifier(l1=3e-3, **kw).fit(Xtr, ytr)
     W = sparse.net_.module_.linears[0].weight.detach().numpy()
     n_built = 30 * 100 + 100
     # exact zeros, counted against the network as built
-    assert sparse.sparsity_ > 0.6
+    assert sparse.sparsity_ > 0.7
     assert sum(sparse.nonzero_weights_) == round((1 - sparse.sparsity_) * n_built)
     # compaction only removes: the stored model holds no more nonzeros than counted
     assert np.count_nonzero(W) == sparse.compact_model_.n_nonzero()[0]
@@ -43,7 +43,7 @@ def test_l1_scale_spans_nothing_to_everything(cancer):
     with pytest.warns(UserWarning, match="driven to zero"):
         high = SparseMLPClassifier(l1=1.0, **kw).fit(Xtr, ytr)
     assert low.sparsity_ < 0.1
-    assert high.sparsity_ == 1.0
+    assert high.sparsity_ > 0.99 and 0 in high.hidden_layer_sizes_
     # the all-zero model still predicts (a constant class)
     assert len(np.unique(high.predict(Xtr))) == 1
 
@@ -233,3 +233,20 @@ def test_verbose_logs_epochs_with_sparsity_and_progress_bar(digits, capsys):
     assert len(m.net_.history[-1, "batches"]) == int(np.ceil(len(Xtr) / 200))
     SparseMLPClassifier((16,), max_iter=1, random_state=0).fit(Xtr, ytr)
     assert capsys.readouterr().out == ""
+
+
+def test_fits_in_threads_are_reproducible(digits):
+    """No global RNG: concurrent fits in one process give the sequential results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    Xtr, Xte, ytr, _ = digits
+    params = [dict(dropout=0.3, random_state=s) for s in (0, 1, 2, 3)]
+
+    def run(p):
+        return SparseMLPClassifier((16,), max_iter=3, n_threads=1, **p).fit(Xtr, ytr).predict_proba(Xte)
+
+    sequential = [run(p) for p in params]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(run, params))
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)

@@ -120,7 +120,8 @@ def test_selective_pruning_removes_redundant_neurons_within_tolerance():
     assert m.hidden_layer_sizes_[0] == 32 - rec["n_removed"]
     assert rec["validation_loss_after"] <= rec["validation_loss_before"] + tol + 1e-9
     assert all(r["loss"] <= rec["validation_loss_before"] + tol + 1e-9 for r in rec["removed"])
-    assert m.score(X, y) > 0.93
+    full = SparseMLPClassifier((32,), max_iter=30, random_state=0).fit(X, y)
+    assert m.score(X, y) >= full.score(X, y) - 0.04
 
 
 def test_selective_pruning_on_a_fitted_model():
