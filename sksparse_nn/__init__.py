@@ -16,3 +16,7 @@ __all__ = [
     "Iterative",
     "Dynamic",
 ]
+
+from .feature_selection import InputL1Path, input_l1_path, select_path_step  # noqa: E402
+
+__all__ += ["InputL1Path", "input_l1_path", "select_path_step"]

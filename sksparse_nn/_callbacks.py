@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
+from ._net import NonFiniteLossError
 from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
 from ._pruning import magnitude_masks, regrow_masks
 
@@ -31,15 +32,20 @@ class ProximalL1(Callback):
     lasso over each input feature's outgoing weights).
 
     For ``input_l1`` the penalty is switched on after ``warmup`` of the training
-    steps and re-weighted adaptively at ``reweight_at`` (weights ``1 / ||w_j||^gamma``,
-    the adaptive group lasso, which removes the bias against strong features).
-    After ``freeze_at`` of the steps (when ``total_steps`` is known, i.e. in fit)
-    the support is frozen - zeros stay exactly zero through the masks - and the
-    survivors are no longer shrunk, so they are fitted without the penalty's bias.
+    steps and ramped up linearly to full strength at ``ramp_end`` (a sudden full
+    penalty on a trained network can knock out every feature at once, and features
+    that act only through interactions, e.g. XOR, have no gradient to come back
+    from zero). At ``reweight_at`` it is re-weighted adaptively (the adaptive group
+    lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min`` the smallest surviving
+    column norm, so no survivor is penalised more than before and strong features
+    lose the shrinkage bias). After ``freeze_at`` of the steps (when
+    ``total_steps`` is known, i.e. in fit) the support is frozen - zeros stay
+    exactly zero through the masks - and the survivors are no longer shrunk, so
+    they are fitted without the penalty's bias.
     """
 
     def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, warmup=0.25,
-                 reweight_at=0.5, gamma=2.0, freeze_at=0.8):
+                 reweight_at=0.5, gamma=2.0, freeze_at=0.8, ramp_end=0.3):
         self.l1 = l1
         self.input_l1 = input_l1
         self.total_steps = total_steps
@@ -47,6 +53,7 @@ class ProximalL1(Callback):
         self.reweight_at = reweight_at
         self.gamma = gamma
         self.freeze_at = freeze_at
+        self.ramp_end = ramp_end
 
     def initialize(self):
         self.step_ = 0
@@ -101,22 +108,28 @@ class ProximalL1(Callback):
         if progress < self.warmup:
             return
         W = first.weight.data
+        denom = adam_denominator(net.optimizer_, first.weight)
+        if denom is None:
+            return
+        strength = self.input_l1
+        if self.total_steps and self.ramp_end > self.warmup and progress < self.ramp_end:
+            strength *= (progress - self.warmup) / (self.ramp_end - self.warmup)
+        scale = denom.mean(dim=0)  # one preconditioner per group (input column)
+        thr = lr * strength * np.sqrt(W.shape[0]) / scale
+        if self.group_weights_ is not None:
+            thr = thr * self.group_weights_
+        group_soft_threshold_(W, torch.nan_to_num(thr, posinf=1e30), dim=0)
         if self.group_weights_ is None and progress >= self.reweight_at and self.gamma:
+            # measured after the prox step: a dropped column is exactly zero here
+            # (after the optimizer step Adam's momentum has moved it off zero again)
             norms = torch.linalg.vector_norm(W, dim=0)
             alive = norms > 0
             wts = torch.full_like(norms, float("inf"))
             if bool(alive.any()):
-                inv = norms[alive].pow(-self.gamma)
-                wts[alive] = inv / inv.mean()
+                # relative to the weakest survivor: weights <= 1, so re-weighting
+                # only lifts the shrinkage of strong features, never kills one
+                wts[alive] = (norms[alive].min() / norms[alive]).pow(self.gamma)
             self.group_weights_ = wts
-        denom = adam_denominator(net.optimizer_, first.weight)
-        if denom is None:
-            return
-        scale = denom.mean(dim=0)  # one preconditioner per group (input column)
-        thr = lr * self.input_l1 * np.sqrt(W.shape[0]) / scale
-        if self.group_weights_ is not None:
-            thr = thr * self.group_weights_
-        group_soft_threshold_(W, torch.nan_to_num(thr, posinf=1e30), dim=0)
 
 
 class MagnitudePruning(Callback):
@@ -143,7 +156,10 @@ class MagnitudePruning(Callback):
         return self
 
     def on_train_begin(self, net, **kwargs):
-        if self.step_ in self.updates_:
+        # only the schedule's step-0 update: a later training run with the same
+        # callbacks (the fine-tune after selective pruning) must not re-apply the
+        # final update to the smaller network
+        if self.step_ == 0 and 0 in self.updates_:
             self._update(net)
 
     def on_epoch_end(self, net, **kwargs):
@@ -288,5 +304,11 @@ class LastGoodWeights(Callback):
         self.epoch_ = len(net.history)
 
     def on_epoch_end(self, net, **kwargs):
-        self.state_ = copy.deepcopy(net.module_.state_dict())
+        state = net.module_.state_dict()
+        # the last step of an epoch can make weights non-finite while its loss was
+        # still finite: never keep those, and stop here (there may be no next loss)
+        if not all(bool(torch.isfinite(v).all()) for v in state.values()
+                   if v.is_floating_point()):
+            raise NonFiniteLossError(len(net.history), float("nan"))
+        self.state_ = copy.deepcopy(state)
         self.epoch_ = len(net.history)
