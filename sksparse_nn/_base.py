@@ -373,6 +373,7 @@ class _BaseSparseMLP(BaseEstimator):
         if valid is not None:
             cbs.append(("valid_score", ValidationScore(kind)))
         if not incremental:
+            start_epoch += len(net.history)  # epochs of earlier (warm-started) fits
             if self.early_stopping:
                 stop = DelayedEarlyStopping(
                     start_epoch=start_epoch, monitor="valid_score", lower_is_better=False,

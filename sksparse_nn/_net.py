@@ -145,7 +145,19 @@ class TorchNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         # train/eval mode is set once per epoch in run_single_epoch
         Xi, yi, wi = batch
-        y_pred = self.module_(Xi)
+        if len(Xi) == 1 and self.module_.training:
+            # batch norm cannot normalise a single sample by the batch's statistics
+            # (torch raises): a trailing batch of one uses the running statistics
+            norms = [m for m in self.module_.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+            for m in norms:
+                m.eval()
+            try:
+                y_pred = self.module_(Xi)
+            finally:
+                for m in norms:
+                    m.train()
+        else:
+            y_pred = self.module_(Xi)
         loss = self.get_loss(y_pred, (yi, wi), X=Xi, training=True)
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}

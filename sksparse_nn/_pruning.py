@@ -75,6 +75,8 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
                  for i, (w, m) in enumerate(zip(weights, masks))]
     scores = torch.cat(per_layer)
     n = scores.numel()
+    if n == 0:  # every unit was removed: nothing left to rank
+        return [m.clone() for m in masks]
     n_keep = n - max(int(round(sparsity * n)), int((scores < 0).sum()))  # never un-prune
     keep = top_k_mask(scores, n_keep)
     # Global ranking alone can empty a layer whose weights are smaller (e.g. a wide
