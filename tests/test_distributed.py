@@ -1,0 +1,50 @@
+"""GridSearchCV on a dask.distributed cluster gives the same results as n_jobs=1.
+
+Worker *processes* are used: each fit seeds torch's global generator, which
+concurrent fits in threads of one process would share.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from sksparse_nn import SparseMLPClassifier
+
+distributed = pytest.importorskip("distributed")
+joblib = pytest.importorskip("joblib")
+
+
+def _search(n_jobs):
+    est = SparseMLPClassifier((8,), max_iter=4, random_state=0, n_threads=1)
+    grid = {"l1": [0.0, 0.01], "target_sparsity": [0.0, 0.5]}
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    return GridSearchCV(est, grid, cv=cv, n_jobs=n_jobs)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_grid_search_on_dask_matches_local(cancer):
+    Xtr, _, ytr, _ = cancer
+    X, y = Xtr[:200], ytr[:200]
+    local = _search(n_jobs=1).fit(X, y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", UserWarning)  # "port already in use" chatter
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            with distributed.get_task_stream(client) as stream, \
+                    joblib.parallel_backend("dask"):
+                remote = _search(n_jobs=-1).fit(X, y)
+    # the cross-validation fits really ran on the cluster's workers
+    assert len(stream.data) > 0
+
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(remote.cv_results_["std_test_score"],
+                                  local.cv_results_["std_test_score"])
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.predict_proba(X), local.predict_proba(X))

@@ -1,0 +1,118 @@
+"""Every example runs (fast mode) and shows what it claims to show."""
+
+import inspect
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning",
+    "ignore::UserWarning",
+)
+
+
+def _main(name):
+    namespace = runpy.run_path(str(EXAMPLES / f"{name}.py"), run_name="example")
+    return namespace["main"]
+
+
+def test_every_example_has_a_fast_main():
+    names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
+    mine = [n for n in names if n != "quickstart"]
+    assert len(mine) >= 8
+    for name in mine:
+        params = inspect.signature(_main(name)).parameters
+        assert "fast" in params and params["fast"].default is False, name
+
+
+def test_binary_classifier(capsys):
+    out = _main("binary_classifier")(fast=True)
+    text = capsys.readouterr().out
+    assert "test accuracy" in text and "hidden units left" in text
+    assert out["accuracy"] > 0.85
+    assert out["proba"].shape == (len(out["y_test"]), 2)
+
+
+def test_multiclass_classifier(capsys):
+    out = _main("multiclass_classifier")(fast=True)
+    assert out["accuracy"] > 0.7
+    assert "confusion matrix" in capsys.readouterr().out
+
+
+def test_synthetic_regression_reaches_the_goal(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    main = _main("synthetic_regression")
+    out = main(fast=True, out_dir=str(tmp_path))
+    assert out["mse"] <= 0.0168
+    assert out["selected"].tolist() == [0, 1, 2]
+    assert out["ok"]
+    model = out["model"]
+    assert model.n_features_selected_ == 3
+    for name in ("loss", "weights", "importances"):
+        path = Path(out["files"][name])
+        assert path.parent == tmp_path
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "goal reached" in capsys.readouterr().out
+
+
+def test_sparse_vs_dense_table(capsys):
+    table = _main("sparse_vs_dense")(fast=True)["table"]
+    assert list(table.index) == ["dense", "sparse 95%", "sklearn MLP"]
+    for col in ("accuracy", "precision", "recall", "f1", "nonzero_params", "predict_ms",
+                "pickle_bytes"):
+        assert col in table.columns
+    assert table.loc["sparse 95%", "nonzero_params"] < 0.2 * table.loc["dense", "nonzero_params"]
+    assert table.loc["sparse 95%", "pickle_bytes"] < table.loc["dense", "pickle_bytes"]
+    assert "pickle" in capsys.readouterr().out
+
+
+def test_pruning_schedules(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("pruning_schedules")(fast=True, out_dir=str(tmp_path))
+    table = out["table"]
+    assert list(table.index) == ["one_shot", "gradual", "iterative", "dynamic"]
+    np.testing.assert_allclose(table["sparsity"], 0.9, atol=0.02)
+    assert (tmp_path / "sparsity.png").stat().st_size > 0
+
+
+def test_selective_pruning(capsys):
+    out = _main("selective_pruning")(fast=True)
+    record = out["fit"].selective_pruning_record_
+    assert record is not None and record["n_removed"] == len(record["removed"])
+    assert out["after_fit"].selective_pruning_record_ is not None
+    assert "selective_pruning_record_" in capsys.readouterr().out
+
+
+def test_feature_selection_pipeline(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("feature_selection_pipeline")(fast=True, out_dir=str(tmp_path))
+    from sklearn.datasets import load_breast_cancer
+
+    names = set(load_breast_cancer().feature_names)
+    assert out["selected"] and set(out["selected"]) <= names
+    assert [set(step) for step in out["path"]] == [{"input_l1", "n_selected", "score"}] * 2
+    assert (tmp_path / "path.png").exists() and (tmp_path / "importances.png").exists()
+
+
+def test_grid_search():
+    search = _main("grid_search")(fast=True)["search"]
+    assert len(search.cv_results_["params"]) == 4
+    assert set(search.best_params_) == {"net__l1", "net__target_sparsity"}
+
+
+def test_runs_as_a_script(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "synthetic_regression.py"), "--fast",
+         "--out-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "selected features    [0, 1, 2]" in result.stdout
+    assert (tmp_path / "loss.png").exists()
