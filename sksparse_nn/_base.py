@@ -547,21 +547,26 @@ class _BaseSparseMLP(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self)
         model = self.compact_model_
-        # The input is always scanned for NaN/inf (sklearn's scan is one sum over X):
-        # the output cannot tell, since tanh / logistic map +-inf to finite values
-        # and relu maps -inf to 0.
-        X = self._validate_X(X, reset=False)
+        # NaN/inf in X must raise. The activations cannot tell (tanh / logistic map
+        # +-inf to finite values, relu maps -inf to 0), but the first layer's
+        # pre-activations can (see CompactMLP.decision), which spares a pass over X;
+        # sklearn's own scan runs only to word the error.
+        X = self._validate_X(X, reset=False, ensure_all_finite=False)
         with np.errstate(over="ignore", invalid="ignore"):  # reported below
             if X.shape[0] <= _PREDICT_CHUNK and not sp.issparse(X):
-                out = model.decision(X)
+                out, ok = model.decision(X, check_finite=True)
             else:
-                parts = []
+                parts, ok = [], True
                 for start in range(0, X.shape[0], _PREDICT_CHUNK):
                     chunk = X[start:start + _PREDICT_CHUNK]
                     if sp.issparse(chunk):
                         chunk = chunk.toarray()
-                    parts.append(model.decision(chunk))
+                    part, part_ok = model.decision(chunk, check_finite=True)
+                    parts.append(part)
+                    ok &= part_ok
                 out = np.concatenate(parts)
+        if not ok:
+            self._validate_X(X, reset=False)  # raises sklearn's error for NaN/inf input
         if not np.isfinite(out).all():
             warnings.warn("The network's output overflowed for some samples (inf/nan).",
                           RuntimeWarning)

@@ -387,17 +387,19 @@ class CompactMLP:
             cache[dtype] = (Wts, [b.astype(dtype) for b in self.biases])
         return cache[dtype]
 
-    def propagates_nonfinite(self):
-        """True when any NaN/inf input value is bound to reach the output: the
-        first layer reads every input column (widened, zero weights included) and
-        no layer is empty. Sparse input is never widened, so it does not count."""
-        return self._widen_first() and all(W.shape[0] > 0 for W in self.weights)
-
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
 
-    def decision(self, X):
-        """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs)."""
+    def decision(self, X, check_finite=False):
+        """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
+
+        With ``check_finite`` it returns ``(outputs, input_ok)``: ``input_ok`` is
+        False when ``X`` may hold NaN/inf. When the first layer reads every column
+        (see :meth:`reads_every_column`) that is judged on the first layer's
+        pre-activations: a non-finite input value makes its whole row non-finite
+        there (nan * w, inf * 0 and inf - inf are all non-finite), so the input
+        needs no separate scan. Otherwise the input itself is scanned.
+        """
         X = np.asarray(X)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         Wts, bs = self._kernel(dtype)
@@ -405,14 +407,23 @@ class CompactMLP:
             H = X.astype(dtype, copy=False)
         else:
             H = np.asarray(X[:, self.input_index], dtype=dtype)
+        input_ok = True
+        if check_finite and not self.reads_every_column():
+            input_ok = bool(np.isfinite(X.sum()))
         act = _NP_ACTIVATIONS[self.activation]
         last = len(Wts) - 1
         for i, (Wt, b) in enumerate(zip(Wts, bs)):
             H = H @ Wt
+            if i == 0 and check_finite and self.reads_every_column():
+                input_ok = bool(np.isfinite(H.sum()))
             H += b
             if i < last:
                 act(H)
-        return H
+        return (H, input_ok) if check_finite else H
+
+    def reads_every_column(self):
+        """The first product touches every input column with at least one unit."""
+        return self._widen_first() and self.weights[0].shape[0] > 0
 
     def n_nonzero(self):
         return [int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self.weights]

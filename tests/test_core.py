@@ -250,3 +250,23 @@ def test_fits_in_threads_are_reproducible(digits):
         threaded = list(pool.map(run, params))
     for a, b in zip(sequential, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_input_raises_even_in_a_column_the_network_ignores(cancer, bad):
+    """predict checks finiteness on the first layer's pre-activations instead of a
+    separate scan over X: a column whose weights are all zero must still count."""
+    Xtr, Xte, ytr, _ = cancer
+    m = SparseMLPClassifier((16,), max_iter=5, random_state=0).fit(Xtr, ytr)
+    with torch.no_grad():  # make feature 0 unused, then rebuild the compact model
+        m.net_.module_.linears[0].weight[:, 0] = 0.0
+    from sksparse_nn import CompactMLP
+
+    m.compact_model_ = CompactMLP.from_module(m.net_.module_)
+    assert 0 not in m.compact_model_.input_index and m.compact_model_.reads_every_column()
+    X = Xte.astype(np.float32)
+    X[3, 0] = bad
+    with pytest.raises(ValueError, match="(NaN|infinity)"):
+        m.predict_proba(X)
+    X[3, 0] = 0.0
+    assert np.isfinite(m.predict_proba(X)).all()
