@@ -1,8 +1,5 @@
-"""GridSearchCV on a dask.distributed cluster gives the same results as n_jobs=1.
-
-Worker *processes* are used: each fit seeds torch's global generator, which
-concurrent fits in threads of one process would share.
-"""
+"""GridSearchCV on a dask.distributed cluster gives the same results as n_jobs=1,
+and fits inside workers (dask or joblib's loky) do not oversubscribe the cores."""
 
 import warnings
 
@@ -15,6 +12,19 @@ from sksparse_nn import SparseMLPClassifier
 
 distributed = pytest.importorskip("distributed")
 joblib = pytest.importorskip("joblib")
+
+
+def _threads_a_big_net_would_use():
+    return SparseMLPClassifier()._n_threads(10**7)
+
+
+def test_joblib_workers_do_not_oversubscribe():
+    from joblib import Parallel, delayed
+
+    n_workers = 2
+    used = Parallel(n_jobs=n_workers)(delayed(_threads_a_big_net_would_use)()
+                                      for _ in range(n_workers))
+    assert all(n <= max(1, joblib.cpu_count() // n_workers) for n in used)
 
 
 def _search(n_jobs):
@@ -39,6 +49,10 @@ def test_grid_search_on_dask_matches_local(cancer):
             with distributed.get_task_stream(client) as stream, \
                     joblib.parallel_backend("dask"):
                 remote = _search(n_jobs=-1).fit(X, y)
+            # one thread per worker: the estimator's choice stays within it, even for
+            # a network big enough to want several threads
+            threads = client.run(_threads_a_big_net_would_use)
+    assert set(threads.values()) == {1}
     # the cross-validation fits really ran on the cluster's workers
     assert len(stream.data) > 0
 
