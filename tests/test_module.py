@@ -113,3 +113,22 @@ def test_adam_soft_threshold_matches_the_definition():
     adam_soft_threshold_(w, v, torch.tensor(7.0), 0.999, 1e-8, 0.05)
     torch.testing.assert_close(w, ref)
     assert int((w == 0).sum()) > 0
+
+
+def test_apply_mask_follows_every_mask_change():
+    lin = SparseMLP(4, (3,), 2).linears[0]
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    lin.apply_mask_()
+    assert torch.count_nonzero(lin.weight) == 12
+    lin.mask[0, 0] = False  # in-place edit
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    lin.apply_mask_()
+    assert lin.weight[0, 0] == 0 and torch.count_nonzero(lin.weight) == 11
+    lin.load_state_dict({**lin.state_dict(), "mask": torch.zeros(3, 4, dtype=torch.bool)})
+    lin.apply_mask_()
+    assert torch.count_nonzero(lin.weight) == 0
+    clone = copy.deepcopy(lin)
+    assert "_mask_cache" not in pickle.loads(pickle.dumps(lin)).__dict__
+    assert torch.equal(clone.mask, lin.mask)
