@@ -443,16 +443,6 @@ class CompactMLP:
     def n_nonzero(self):
         return [int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self.weights]
 
-    def nbytes(self):
-        total = self.input_index.nbytes
-        for W, b in zip(self.weights, self.biases):
-            total += b.nbytes
-            if sp.issparse(W):
-                total += W.data.nbytes + W.indices.nbytes + W.indptr.nbytes
-            else:
-                total += W.nbytes
-        return total
-
     def to_torch(self):
         """An equivalent ``torch.nn.Sequential`` (float32, dense) taking the selected
         input columns, e.g. for ONNX export."""
