@@ -361,10 +361,11 @@ class _BaseSparseMLP(BaseEstimator):
                ("sparsity_log", SparsityLog(self._n_weights_built))]
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
-            cbs.append(("proximal", ProximalL1(self.l1, self.input_l1,
-                                               total_steps=None if incremental else total_steps)))
-            if not incremental:  # the support is frozen at 80% of the steps
-                start_epoch = max(start_epoch, math.ceil(0.8 * epochs))
+            prox = ProximalL1(self.l1, self.input_l1,
+                              total_steps=None if incremental else total_steps)
+            cbs.append(("proximal", prox))
+            if not incremental:  # stopping waits until the support is frozen
+                start_epoch = max(start_epoch, math.ceil(prox.freeze_at * epochs))
         if schedule is not None and not incremental:
             cbs.append(("pruning", MagnitudePruning(schedule, float(self.target_sparsity),
                                                     total_steps, seed=seed)))
@@ -374,17 +375,13 @@ class _BaseSparseMLP(BaseEstimator):
             cbs.append(("valid_score", ValidationScore(kind)))
         if not incremental:
             start_epoch += len(net.history)  # epochs of earlier (warm-started) fits
-            if self.early_stopping:
-                stop = DelayedEarlyStopping(
-                    start_epoch=start_epoch, monitor="valid_score", lower_is_better=False,
-                    patience=self.n_iter_no_change, threshold=self.tol,
-                    threshold_mode="abs", load_best=True, sink=_silence)
-            else:
-                stop = DelayedEarlyStopping(
-                    start_epoch=start_epoch, monitor="train_loss", lower_is_better=True,
-                    patience=self.n_iter_no_change, threshold=self.tol,
-                    threshold_mode="abs", load_best=False, sink=_silence)
-            cbs.append(("stopping", stop))
+            # early stopping: validation score, best weights restored; otherwise
+            # scikit-learn's rule on the training loss
+            es = self.early_stopping
+            cbs.append(("stopping", DelayedEarlyStopping(
+                start_epoch=start_epoch, monitor="valid_score" if es else "train_loss",
+                lower_is_better=not es, load_best=es, patience=self.n_iter_no_change,
+                threshold=self.tol, threshold_mode="abs", sink=_silence)))
         if self.verbose >= 2:
             cbs.append(("progress", ProgressBar(batches_per_epoch="auto")))
         net.callbacks = cbs
@@ -400,15 +397,13 @@ class _BaseSparseMLP(BaseEstimator):
                 self._interrupted(net)
             net.notify("on_train_end", X=train, y=None)
         except NonFiniteLossError as exc:
-            good = dict(net.callbacks_)["last_good"]
-            net.module_.load_state_dict(good.state_)
-            net.initialize_optimizer()
+            good_epoch = self._restore_last_good(net)
             self._diverged = True
             if len(net.history) and "train_loss" not in net.history[-1]:
                 net.history.record("train_loss", float(exc.value))
             warnings.warn(
                 f"Training diverged: the loss became {exc.value} in epoch {exc.epoch}. "
-                f"The weights from the end of epoch {good.epoch_} were restored. "
+                f"The weights from the end of epoch {good_epoch} were restored. "
                 "Lower learning_rate_init (or scale the inputs) and fit again.",
                 UserWarning,
             )
@@ -422,16 +417,23 @@ class _BaseSparseMLP(BaseEstimator):
         hist = net.history
         if not len(hist) or "train_loss" in hist[-1]:
             return
-        good = dict(net.callbacks_)["last_good"]
-        net.module_.load_state_dict(good.state_)
-        net.initialize_optimizer()
+        good_epoch = self._restore_last_good(net)
         epoch = len(hist)
         del hist[-1]
         warnings.warn(
             f"fit was interrupted in epoch {epoch}; the model keeps the weights from the "
-            f"end of epoch {good.epoch_}.",
+            f"end of epoch {good_epoch}.",
             UserWarning,
         )
+
+    @staticmethod
+    def _restore_last_good(net):
+        """Load the weights of the last finished epoch (LastGoodWeights) and rebuild
+        the optimizer; returns that epoch's number."""
+        good = dict(net.callbacks_)["last_good"]
+        net.module_.load_state_dict(good.state_)
+        net.initialize_optimizer()
+        return good.epoch_
 
     def _selective(self, net, train, valid, tol, finetune_epochs):
         """Trial-and-error neuron pruning on the validation split, then a short

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, PrintLog
+from skorch.callbacks import Callback, EpochTimer, PrintLog
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -212,8 +212,6 @@ class TorchNet(NeuralNet):
             self.history.record(prefix + "_loss", total / count)
 
     def _batch_callbacks(self):
-        from skorch.callbacks import Callback
-
         begin, end = [], []
         for _, cb in self.callbacks_:
             if type(cb).on_batch_begin is not Callback.on_batch_begin:
