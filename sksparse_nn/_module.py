@@ -10,11 +10,15 @@ Nothing in this file knows scikit-learn or skorch. Sparsity lives in two places:
 
 :class:`CompactMLP` is the inference form of a trained network: batch norm folded
 into the weights, unused input columns dropped, each layer stored as a dense
-``ndarray`` or as a ``scipy.sparse`` CSR matrix, whichever is cheaper to multiply.
-It runs on numpy alone, in float64.
+``ndarray`` or (when mostly zeros) as a ``scipy.sparse`` CSR matrix. It runs on
+numpy and scipy, in the input's precision; a mostly-zero first layer is multiplied
+sparsely.
 """
 
+import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,12 +34,22 @@ ACTIVATIONS = {
     "identity": lambda x: x,
 }
 
-# Below this density a layer is multiplied as CSR. Measured on the 2-core CI machine
-# (benchmarks/bench_kernels.py): scipy CSR times a transposed float64 activation
-# matrix costs about as much per stored entry as 8-10 dense multiply-adds.
+# Below this density a layer is stored as CSR (small pickles).
 SPARSE_DENSITY = 0.1
 # Layers smaller than this are always dense: the CSR bookkeeping is not worth it.
 SPARSE_MIN_SIZE = 4096
+# The first layer is multiplied sparsely when its density, counted over the full
+# input width, is at most this. Measured on the 2-core machine (benchmarks/run.py,
+# MNIST rows): a CSR product over transposed row chunks costs about as much per
+# stored entry as 10 dense multiply-adds, plus the transposition of the input
+# (about 30 multiply-adds per input value); dense BLAS also slows down on skinny
+# layers. Break-even is near 7% density: a 98%-sparse MNIST layer of 163 units
+# (2.8% dense) runs 2x faster sparse, a 42-unit layer at 10% runs faster dense.
+SPARSE_FIRST_DENSITY = 0.07
+# Rows per chunk of the sparse first layer: the transposed chunk (n_features x 256)
+# and its product stay in cache; chunks are spread over a small thread pool
+# (scipy's sparse kernels and numpy's copies release the GIL).
+_CHUNK = 256
 
 
 class MaskedLinear(nn.Linear):
@@ -336,10 +350,11 @@ class CompactMLP:
 
     Batch norm is folded into the weights and dropout dropped, so the network is
     a chain of ``H = act(H @ W.T + b)``. Computation runs in the input's float
-    precision (float32 in, float32 arithmetic; anything else in float64), on
-    dense BLAS: on this kind of CPU a dense product over the surviving units beats
-    scipy's sparse kernels down to a few percent density, and the real speed-up
-    comes from the units and input columns that pruning removed.
+    precision (float32 in, float32 arithmetic; anything else in float64). Units and
+    input columns that pruning removed are simply absent. A first layer that is
+    still mostly zeros (see ``SPARSE_FIRST_DENSITY``) is multiplied as CSR over
+    transposed chunks of rows, in a few threads, and the rest of the network then
+    runs in that transposed layout; otherwise every layer is a dense BLAS product.
 
     Attributes
     ----------
@@ -386,38 +401,62 @@ class CompactMLP:
         return state
 
     def _kernel(self, dtype):
-        """Per-dtype dense, transposed weights ready for ``H @ Wt``. The first layer
-        is either gathered (few inputs kept) or widened with zero rows (so the
-        input needs no column gather, which costs more than the product)."""
+        """Per-dtype weights ready for the product, cached.
+
+        Dense path: transposed weights for ``H @ Wt``; the first layer is either
+        gathered (few inputs kept) or widened with zero rows (so the input needs no
+        column gather, which costs more than the product). Sparse-first path
+        (``"T"``): the first layer as CSR over the full input width, the others
+        untransposed (``W @ H.T``), biases as columns."""
         cache = self.__dict__.setdefault("_kernels", {})
         if dtype not in cache:
-            Wts = []
-            for i, W in enumerate(self.weights):
-                W = W.toarray() if sp.issparse(W) else W
-                if i == 0 and self._widen_first():
-                    full = np.zeros((W.shape[0], self.n_features))
-                    full[:, self.input_index] = W
-                    W = full
-                Wts.append(np.ascontiguousarray(W.T, dtype=dtype))
-            cache[dtype] = (Wts, [b.astype(dtype) for b in self.biases])
+            if self.sparse_first():
+                W0 = self.weights[0].tocoo() if sp.issparse(self.weights[0]) else \
+                    sp.coo_array(self.weights[0])
+                first = sp.csr_array((W0.data.astype(dtype), (W0.row, self.input_index[W0.col])),
+                                     shape=(W0.shape[0], self.n_features))
+                rest = [W.astype(dtype) if sp.issparse(W) else np.ascontiguousarray(W, dtype=dtype)
+                        for W in self.weights[1:]]
+                cache[dtype] = ("T", [first, *rest], [b.astype(dtype)[:, None] for b in self.biases])
+            else:
+                Wts = []
+                for i, W in enumerate(self.weights):
+                    W = W.toarray() if sp.issparse(W) else W
+                    if i == 0 and self._widen_first():
+                        full = np.zeros((W.shape[0], self.n_features))
+                        full[:, self.input_index] = W
+                        W = full
+                    Wts.append(np.ascontiguousarray(W.T, dtype=dtype))
+                cache[dtype] = ("rows", Wts, [b.astype(dtype) for b in self.biases])
         return cache[dtype]
 
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
 
+    def sparse_first(self):
+        """Whether the first layer is multiplied as a sparse matrix (it is mostly
+        zeros over the full input width)."""
+        W = self.weights[0]
+        size = W.shape[0] * self.n_features
+        nnz = W.nnz if sp.issparse(W) else np.count_nonzero(W)
+        return size >= SPARSE_MIN_SIZE and nnz <= SPARSE_FIRST_DENSITY * size
+
     def decision(self, X, check_finite=False):
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
 
         With ``check_finite`` it returns ``(outputs, input_ok)``: ``input_ok`` is
-        False when ``X`` may hold NaN/inf. When the first layer reads every column
-        (see :meth:`reads_every_column`) that is judged on the first layer's
+        False when ``X`` may hold NaN/inf. When the first layer is a dense product
+        over every column (see :meth:`reads_every_column`) that is judged on its
         pre-activations: a non-finite input value makes its whole row non-finite
         there (nan * w, inf * 0 and inf - inf are all non-finite), so the input
-        needs no separate scan. Otherwise the input itself is scanned.
+        needs no separate scan. The sparse first layer judges each transposed
+        chunk while it is in cache; otherwise the input itself is scanned.
         """
         X = np.asarray(X)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        Wts, bs = self._kernel(dtype)
+        layout, Ws, bs = self._kernel(dtype)
+        if layout == "T":
+            return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
         if self._widen_first():
             H = X.astype(dtype, copy=False)
         else:
@@ -426,8 +465,8 @@ class CompactMLP:
         if check_finite and not self.reads_every_column():
             input_ok = bool(np.isfinite(X.sum()))
         act = _NP_ACTIVATIONS[self.activation]
-        last = len(Wts) - 1
-        for i, (Wt, b) in enumerate(zip(Wts, bs)):
+        last = len(Ws) - 1
+        for i, (Wt, b) in enumerate(zip(Ws, bs)):
             H = H @ Wt
             if i == 0 and check_finite and self.reads_every_column():
                 input_ok = bool(np.isfinite(H.sum()))
@@ -436,9 +475,45 @@ class CompactMLP:
                 act(H)
         return (H, input_ok) if check_finite else H
 
+    def _decision_sparse_first(self, X, dtype, Ws, bs, check_finite):
+        """Transposed layout: ``H.T = act(W1 @ X.T + b1)`` chunk by chunk (CSR times
+        a transposed chunk of rows, in a thread pool), then ``W @ H.T`` per layer."""
+        act = _NP_ACTIVATIONS[self.activation]
+        n = X.shape[0]
+        first, last = Ws[0], len(Ws) - 1
+        HT = np.empty((first.shape[0], n), dtype=dtype)
+        bad = []
+
+        def chunk(start):
+            stop = min(start + _CHUNK, n)
+            xt = np.ascontiguousarray(X[start:stop].T, dtype=dtype)
+            if check_finite and not np.isfinite(xt.sum()):
+                bad.append(start)
+            h = first @ xt
+            h += bs[0]
+            if last > 0:
+                act(h)
+            HT[:, start:stop] = h
+
+        starts = range(0, n, _CHUNK)
+        workers = min(len(starts), torch.get_num_threads())
+        if workers > 1:
+            list(_thread_pool(workers).map(chunk, starts))
+        else:
+            for start in starts:
+                chunk(start)
+        for i in range(1, last + 1):
+            HT = Ws[i] @ HT
+            HT += bs[i]
+            if i < last:
+                act(HT)
+        out = np.ascontiguousarray(HT.T)
+        return (out, not bad) if check_finite else out
+
     def reads_every_column(self):
         """The first product touches every input column with at least one unit."""
-        return self._widen_first() and self.weights[0].shape[0] > 0
+        return (not self.sparse_first() and self._widen_first()
+                and self.weights[0].shape[0] > 0)
 
     def n_nonzero(self):
         return [int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self.weights]
@@ -459,6 +534,23 @@ class CompactMLP:
             if i < last:
                 layers.append(act[self.activation]())
         return nn.Sequential(*layers)
+
+
+_POOL = {"pool": None, "size": 0, "pid": None}
+_POOL_LOCK = threading.Lock()
+
+
+def _thread_pool(size):
+    """A process-wide pool of at least ``size`` threads for the sparse first layer
+    (rebuilt after a fork: the parent's threads do not exist in the child)."""
+    with _POOL_LOCK:
+        if _POOL["pool"] is None or _POOL["pid"] != os.getpid() or _POOL["size"] < size:
+            old = _POOL["pool"]
+            _POOL.update(pool=ThreadPoolExecutor(size, thread_name_prefix="sksparse_nn"),
+                         size=size, pid=os.getpid())
+            if old is not None and _POOL["pid"] == os.getpid():
+                old.shutdown(wait=False)
+        return _POOL["pool"]
 
 
 def _storage(W, sparse_density):

@@ -4,6 +4,7 @@ import copy
 import pickle
 
 import numpy as np
+import pytest
 import torch
 
 from sksparse_nn._module import CompactMLP, SparseMLP, pack_state, unpack_state
@@ -72,6 +73,84 @@ def test_compact_model_matches_torch_and_drops_unused_inputs():
     with torch.no_grad():
         got = torch_twin(torch.as_tensor(X[:, cm.input_index], dtype=torch.float32)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _sparse_first_module(activation="relu", density=0.03, hidden=(100, 20), seed=0):
+    """A module whose first layer is mostly zeros (CompactMLP multiplies it sparsely)."""
+    torch.manual_seed(seed)
+    m = SparseMLP(200, hidden, 4, activation=activation)
+    with torch.no_grad():
+        m.linears[0].mask &= torch.rand_like(m.linears[0].weight) < density
+        m.linears[0].weight[:, :30] = 0.0  # inputs the network no longer reads
+        m.apply_masks_()
+    return m.eval()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("hidden", [(100,), (100, 20)])
+def test_sparse_first_layer_matches_the_torch_network(activation, hidden):
+    m = _sparse_first_module(activation, hidden=hidden)
+    cm = CompactMLP.from_module(m)
+    assert cm.sparse_first() and not cm.reads_every_column()
+    # 1 row, a partial chunk, and several chunks spread over the thread pool
+    for n in (1, 100, 1500):
+        X = np.random.RandomState(n).randn(n, 200)
+        with torch.no_grad():
+            expected = m(torch.as_tensor(X, dtype=torch.float32)).numpy()
+        np.testing.assert_allclose(cm.decision(X), expected, rtol=1e-4, atol=1e-5)
+        got32 = cm.decision(X.astype(np.float32))
+        assert got32.dtype == np.float32 and got32.flags.c_contiguous
+        np.testing.assert_allclose(got32, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_sparse_first_layer_is_chosen_by_density_only_when_it_pays():
+    assert CompactMLP.from_module(_sparse_first_module(density=0.03)).sparse_first()
+    assert not CompactMLP.from_module(_sparse_first_module(density=0.5)).sparse_first()
+    small = SparseMLP(10, (5,), 2)  # too small for the CSR bookkeeping to pay
+    with torch.no_grad():
+        small.linears[0].weight[:, 1:] = 0.0
+    assert not CompactMLP.from_module(small.eval()).sparse_first()
+
+
+def test_sparse_first_layer_is_subset_invariant_and_flags_nonfinite_rows():
+    cm = CompactMLP.from_module(_sparse_first_module())
+    X = np.random.RandomState(0).randn(1000, 200)
+    full = cm.decision(X)
+    for idx in (slice(0, 1), slice(300, 700), slice(999, 1000)):
+        np.testing.assert_allclose(cm.decision(X[idx]), full[idx], rtol=1e-7, atol=0)
+    for col in (0, 100):  # an ignored column and (probably) a read one
+        bad = X.copy()
+        bad[600, col] = np.nan
+        _, ok = cm.decision(bad, check_finite=True)
+        assert not ok
+    assert cm.decision(X, check_finite=True)[1]
+
+
+def test_sparse_first_layer_from_threads_and_after_fork():
+    import multiprocessing as mp
+    from concurrent.futures import ThreadPoolExecutor
+
+    cm = CompactMLP.from_module(_sparse_first_module())
+    X = np.random.RandomState(0).randn(2000, 200).astype(np.float32)
+    expected = cm.decision(X)  # the parent's thread pool now exists
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(lambda _: cm.decision(X), range(8)):
+            np.testing.assert_array_equal(got, expected)
+    if "fork" in mp.get_all_start_methods():
+        # a forked child inherits the pool object but not its threads
+        ctx = mp.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_decide_in_child, args=(cm, X, queue))
+        child.start()
+        child.join(timeout=60)
+        if child.is_alive():
+            child.kill()
+        assert child.exitcode == 0, "prediction in a forked child hung or failed"
+        np.testing.assert_array_equal(queue.get(timeout=5), expected)
+
+
+def _decide_in_child(cm, X, queue):
+    queue.put(cm.decision(X))
 
 
 def test_pack_state_is_small_for_sparse_nets_and_exact():
