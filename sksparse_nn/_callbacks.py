@@ -194,8 +194,11 @@ class MagnitudePruning(Callback):
                                          generator=self.generator_)
                 self._set_masks(net, linears, new_masks, reset_new=True)
         else:
+            caps = self.schedule.unit_caps([lin.weight.shape[0] for lin in linears[:-1]],
+                                           target, self.target_sparsity)
             new_masks = magnitude_masks(weights, masks, target, scope=self.schedule.scope,
-                                        unit_power=getattr(self.schedule, "unit_power", 0.0))
+                                        unit_power=getattr(self.schedule, "unit_power", 0.0),
+                                        unit_caps=caps)
             self._set_masks(net, linears, new_masks, reset_new=False)
             if self.rewind_state_ is not None:
                 for lin, w0 in zip(linears, self.rewind_state_):

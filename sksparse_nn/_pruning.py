@@ -54,7 +54,32 @@ def _scores(w, m, unit_power):
     return scores * (a.sum() / scores.sum().clamp(min=1e-30))
 
 
-def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_power=0.0):
+@torch.no_grad()
+def cap_units(weights, masks, caps):
+    """Masks with at most ``caps[l]`` live units in hidden layer ``l`` (None: no
+    cap). The weakest units by ``||w_in|| * ||w_out||`` (surviving weights, all
+    measured before any unit goes; a ReLU unit's output scales with the first,
+    its effect with the second) lose all their incoming and outgoing weights.
+    Returns new masks (or the given ones)."""
+    norms = [torch.linalg.vector_norm(w * m, dim=1) for w, m in zip(weights, masks)]
+    norms_out = [torch.linalg.vector_norm(w * m, dim=0) for w, m in zip(weights, masks)]
+    masks = list(masks)
+    for layer, cap in enumerate(caps):
+        if cap is None:
+            continue
+        importance = norms[layer] * norms_out[layer + 1]
+        if int((importance > 0).sum()) <= cap:
+            continue
+        drop = ~top_k_mask(importance, cap)
+        masks[layer] = masks[layer].clone()
+        masks[layer][drop, :] = False
+        masks[layer + 1] = masks[layer + 1].clone()
+        masks[layer + 1][:, drop] = False
+    return masks
+
+
+def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_power=0.0,
+                    unit_caps=None):
     """Masks keeping the largest-magnitude weights so that a fraction ``sparsity``
     of all entries is masked out. Already-masked entries are pruned first, so masks
     only ever shrink (entries at exactly zero count as the smallest).
@@ -62,8 +87,13 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
     ``scope="global"`` ranks all layers together, except that every layer keeps at
     least ``floor`` times its share of a uniform budget; ``"layer"`` prunes each
     layer to ``sparsity`` on its own. ``unit_power`` > 0 ranks by :func:`_scores`
-    (prefer emptying whole units and inputs). Returns new boolean masks.
+    (prefer emptying whole units and inputs). ``unit_caps`` (one entry per hidden
+    layer, None for no cap) first empties all but that many units per layer
+    (:func:`cap_units`); the weights they free go to the other units. Returns new
+    boolean masks.
     """
+    if unit_caps is not None and any(c is not None for c in unit_caps):
+        masks = cap_units(weights, masks, unit_caps)
     if scope == "layer":
         last = len(weights) - 1
         return [magnitude_masks([w], [m], sparsity, "global", floor,

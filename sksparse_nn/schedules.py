@@ -42,9 +42,18 @@ class PruneSchedule(BaseEstimator):
     norms of its unit and its input, each to this power. 0 is plain magnitude
     pruning; 1-2 removes many units at little accuracy cost, and removed units are
     what makes predictions faster.
+
+    ``max_units`` caps the hidden units that survive: None (no cap), an int (the
+    same cap for every hidden layer) or one entry per hidden layer (None there: no
+    cap). Units go gradually: after an update that reaches sparsity ``s`` of the
+    target ``T``, a layer built with ``n`` units keeps at most
+    ``n - (n - cap) * s / T``, the weakest by ``||w_in|| * ||w_out||`` losing all
+    their weights; the weight budget they free goes to the other units. It fixes
+    the size, hence the prediction cost, of the compacted network directly.
     """
 
     unit_power = 0.0
+    max_units = None
 
     #: the callback regrows weights at updates (dynamic sparse training)
     regrow = False
@@ -56,6 +65,22 @@ class PruneSchedule(BaseEstimator):
 
     def update_steps(self, total_steps):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def unit_caps(self, n_units, sparsity, target):
+        """Per hidden layer (built with ``n_units``), the most units that may live
+        after an update to ``sparsity``; None where uncapped."""
+        caps = self.max_units
+        if caps is None:
+            return [None] * len(n_units)
+        if np.ndim(caps) == 0:
+            caps = [caps] * len(n_units)
+        if len(caps) != len(n_units):
+            raise ValueError(
+                f"max_units has {len(caps)} entries for {len(n_units)} hidden layers."
+            )
+        frac = min(1.0, sparsity / target) if target > 0 else 1.0
+        return [None if c is None or c >= n else int(round(n - (n - int(c)) * frac))
+                for c, n in zip(caps, n_units)]
 
     def end_step(self, total_steps):
         """Step after which the masks are final."""
@@ -70,22 +95,37 @@ class PruneSchedule(BaseEstimator):
             )
         if self.scope not in ("global", "layer"):
             raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}.")
+        self._check_max_units()
+
+    def _check_max_units(self):
+        caps = self.max_units
+        if caps is None:
+            return
+        for c in ([caps] if np.ndim(caps) == 0 else caps):
+            if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer))
+                                  or c < 1):
+                raise ValueError(
+                    "max_units must be None, an int >= 1 or one such entry (or None) "
+                    f"per hidden layer, got {self.max_units!r}."
+                )
 
 
 class OneShot(PruneSchedule):
     """Train dense, prune to the target once at ``at`` (fraction of training),
     fine-tune the survivors for the rest."""
 
-    def __init__(self, at=0.5, scope="global", unit_power=0.0):
+    def __init__(self, at=0.5, scope="global", unit_power=0.0, max_units=None):
         self.at = at
         self.scope = scope
         self.unit_power = unit_power
+        self.max_units = max_units
 
     def _check(self):
         if not 0.0 <= self.at < 1.0:
             raise ValueError(f"OneShot needs 0 <= at < 1, got at={self.at}.")
         if self.scope not in ("global", "layer"):
             raise ValueError(f"scope must be 'global' or 'layer', got {self.scope!r}.")
+        self._check_max_units()
 
     def sparsity_at(self, progress, target):
         return float(target) if progress >= self.at else 0.0
@@ -105,8 +145,10 @@ class Gradual(PruneSchedule):
     """
 
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
-                 update_every=None, n_updates=50, scope="global", unit_power=0.0):
+                 update_every=None, n_updates=50, scope="global", unit_power=0.0,
+                 max_units=None):
         self.unit_power = unit_power
+        self.max_units = max_units
         self.start = start
         self.end = end
         self.power = power
@@ -145,8 +187,9 @@ class Iterative(PruneSchedule):
     """
 
     def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global",
-                 unit_power=0.0):
+                 unit_power=0.0, max_units=None):
         self.unit_power = unit_power
+        self.max_units = max_units
         self.n_rounds = n_rounds
         self.start = start
         self.end = end
