@@ -78,12 +78,16 @@ class ProximalL1(Callback):
         if self.l1 > 0 and self._progress() >= self.warmup:
             group = opt.param_groups[0]
             beta2, eps = group["betas"][1], group["eps"]
+            step = None  # one step count for all layers (one optimizer, one step)
             for linear in module.linears:
-                state = opt.state.get(linear.weight)
+                weight = linear.weight
+                state = opt.state.get(weight)
                 if not state:
                     continue
-                adam_soft_threshold_(linear.weight.data, state["exp_avg_sq"], state["step"],
-                                     beta2, eps, lr * self.l1)
+                if step is None:
+                    step = float(state["step"])
+                adam_soft_threshold_(weight.data, state["exp_avg_sq"], step, beta2, eps,
+                                     lr * self.l1, index=linear.free_index())
         if self.input_l1 > 0:
             self._input_group_step(net, module.linears[0], lr)
         if self.total_steps and self._progress() >= self.freeze_at:

@@ -46,6 +46,9 @@ SPARSE_MIN_SIZE = 4096
 # layers. Break-even is near 7% density: a 98%-sparse MNIST layer of 163 units
 # (2.8% dense) runs 2x faster sparse, a 42-unit layer at 10% runs faster dense.
 SPARSE_FIRST_DENSITY = 0.07
+# Per-step sparsity work (the L1 proximal step) runs on the gathered free weights
+# of a layer whose mask keeps at most this fraction, on the whole matrix otherwise.
+FREE_INDEX_DENSITY = 0.25
 # Rows per chunk of the sparse first layer: the transposed chunk (n_features x 256)
 # and its product stay in cache; chunks are spread over a small thread pool
 # (scipy's sparse kernels and numpy's copies release the GIL).
@@ -71,19 +74,33 @@ class MaskedLinear(nn.Linear):
         if self.bias is not None:
             self.bias.zero_()
 
-    @torch.no_grad()
-    def apply_mask_(self):
-        # runs after every optimizer step: multiplying by a float copy of the mask
-        # is ~7x faster than by the bool mask (measured: 0.011 vs 0.075 ms for
-        # 300 x 784). The copy is rebuilt when the mask changes (in-place edits
-        # bump the tensor's version; .to() and load_state_dict replace or bump it).
+    def _mask_views(self):
+        """``(float copy of the mask, flat indices of the free entries or None)``,
+        rebuilt only when the mask changes (in-place edits bump the tensor's
+        version; ``.to()`` and ``load_state_dict`` replace or bump it)."""
         m = self.mask
         cache = self.__dict__.get("_mask_cache")
         if (cache is None or cache[0] is not m or cache[1] != m._version
                 or cache[2].dtype != self.weight.dtype):
-            cache = (m, m._version, m.to(self.weight.dtype))
+            free = None
+            if int(m.sum()) <= FREE_INDEX_DENSITY * m.numel():
+                free = torch.nonzero(m.view(-1)).flatten()
+            cache = (m, m._version, m.to(self.weight.dtype), free)
             self.__dict__["_mask_cache"] = cache
-        self.weight.mul_(cache[2])
+        return cache[2], cache[3]
+
+    def apply_mask_(self):
+        # runs after every optimizer step: multiplying by a float copy of the mask
+        # is ~7x faster than by the bool mask (measured: 0.011 vs 0.075 ms for
+        # 300 x 784); through .data, since a no_grad context costs more than the
+        # product on small layers
+        self.weight.data.mul_(self._mask_views()[0])
+
+    def free_index(self):
+        """Flat indices of the unmasked weights when they are at most
+        ``FREE_INDEX_DENSITY`` of the layer (per-step work on them alone is then
+        cheaper than on the whole matrix), else None."""
+        return self._mask_views()[1]
 
     def __getstate__(self):
         state = dict(super().__getstate__())
@@ -163,7 +180,6 @@ class SparseMLP(nn.Module):
         return X * keep / (1.0 - self.dropout)
 
     # ------------------------------------------------------------------ sparsity
-    @torch.no_grad()
     def apply_masks_(self):
         for linear in self.linears:
             linear.apply_mask_()

@@ -47,13 +47,26 @@ def adam_denominator(optimizer, param):
     return state["exp_avg_sq"].div(bias_correction2).sqrt_().add_(group["eps"])
 
 
-@torch.no_grad()
-def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda):
+def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda, index=None):
     """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))`` in seven
     tensor ops (it runs after every optimizer step): with ``c = sqrt(1 - beta2^t)``
     the threshold is ``lr * lambda * c / (sqrt(v) + eps * c)`` and
-    ``soft_threshold(w, t) = w - clamp(w, -t, t)``."""
+    ``soft_threshold(w, t) = w - clamp(w, -t, t)``.
+
+    ``w`` must carry no autograd history (pass ``param.data``): no no_grad context
+    is entered here, it would cost more than the arithmetic on small layers.
+    ``step`` is Adam's step count (number or tensor). ``index`` (flat indices into
+    contiguous ``w``): threshold only those entries, e.g. the few a pruning mask
+    leaves free (the others are held at zero anyway).
+    """
     c = (1.0 - beta2 ** float(step)) ** 0.5
-    t = exp_avg_sq.sqrt().add_(eps * c).reciprocal_().mul_(lr_lambda * c)
-    w.sub_(torch.clamp(w, min=t.neg(), max=t))
+    if index is None:
+        t = exp_avg_sq.sqrt().add_(eps * c).reciprocal_().mul_(lr_lambda * c)
+        w.sub_(torch.clamp(w, min=t.neg(), max=t))
+        return w
+    flat = w.view(-1)
+    t = exp_avg_sq.view(-1).index_select(0, index).sqrt_().add_(eps * c)
+    t.reciprocal_().mul_(lr_lambda * c)
+    free = flat.index_select(0, index)
+    flat.index_copy_(0, index, free.sub_(torch.clamp(free, min=t.neg(), max=t)))
     return w

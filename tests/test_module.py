@@ -194,6 +194,29 @@ def test_adam_soft_threshold_matches_the_definition():
     assert int((w == 0).sum()) > 0
 
 
+def test_adam_soft_threshold_on_free_entries_only():
+    from sksparse_nn._proximal import adam_soft_threshold_
+
+    torch.manual_seed(0)
+    lin = SparseMLP(40, (30,), 2).linears[0]
+    with torch.no_grad():
+        lin.mask &= torch.rand_like(lin.weight) < 0.1
+        lin.weight.copy_(torch.randn(30, 40) * 0.05)  # masked entries nonzero on purpose
+    index = lin.free_index()
+    assert index is not None and len(index) == int(lin.mask.sum())
+    v = torch.rand(30, 40) * 1e-4
+    full = lin.weight.detach().clone()
+    adam_soft_threshold_(full, v, torch.tensor(7.0), 0.999, 1e-8, 0.05)
+    part = lin.weight.detach().clone()
+    adam_soft_threshold_(part, v, torch.tensor(7.0), 0.999, 1e-8, 0.05, index=index)
+    torch.testing.assert_close(part[lin.mask], full[lin.mask], rtol=0, atol=0)
+    assert torch.equal(part[~lin.mask], lin.weight.detach()[~lin.mask])  # untouched
+    assert int((part[lin.mask] == 0).sum()) > 0
+    with torch.no_grad():  # a mostly free mask: the whole matrix is cheaper
+        lin.mask.fill_(True)
+    assert lin.free_index() is None
+
+
 def test_apply_mask_follows_every_mask_change():
     lin = SparseMLP(4, (3,), 2).linears[0]
     with torch.no_grad():
