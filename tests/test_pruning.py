@@ -155,3 +155,41 @@ def test_unit_power_prefers_removing_whole_units(blobs):
     assert abs(units.sparsity_ - plain.sparsity_) < 0.01
     assert units.hidden_layer_sizes_[0] < 0.7 * plain.hidden_layer_sizes_[0]
     assert units.score(X, y) > plain.score(X, y) - 0.05
+
+
+def test_cap_units_empties_the_weakest_units_in_and_out():
+    from sksparse_nn._pruning import cap_units
+
+    ws = [torch.ones(4, 3), torch.ones(2, 4)]
+    ws[0][1] *= 0.1    # unit 1: weak inputs
+    ws[1][:, 2] *= 0.01  # unit 2: weak outputs
+    ms = [torch.ones_like(w, dtype=torch.bool) for w in ws]
+    new = cap_units(ws, ms, [2])
+    assert new[0].all(dim=1).tolist() == [True, False, False, True]
+    assert not new[0][[1, 2]].any() and not new[1][:, [1, 2]].any()
+    assert new[1][:, [0, 3]].all()
+    assert all(m.all() for m in ms)  # the given masks are not modified
+
+
+@pytest.mark.parametrize("schedule", [Gradual(max_units=(16, 10)), OneShot(max_units=(16, 10)),
+                                      Iterative(n_rounds=3, max_units=(16, 10))])
+def test_max_units_bounds_the_compacted_network_at_the_target(blobs, schedule):
+    X, y = blobs
+    m = SparseMLPClassifier((40, 20), max_iter=20, prune_schedule=schedule,
+                            target_sparsity=0.8, learning_rate_init=0.01,
+                            n_iter_no_change=100, random_state=0).fit(X, y)
+    assert m.hidden_layer_sizes_[0] <= 16 and m.hidden_layer_sizes_[1] <= 10
+    n_weights = 20 * 40 + 40 * 20 + 20 * 3
+    assert abs(round(m.sparsity_ * n_weights) - round(0.8 * n_weights)) <= 1
+    assert m.score(X, y) > 0.7
+    # the same schedule without the cap keeps more units
+    free = clone(m).set_params(prune_schedule__max_units=None).fit(X, y)
+    assert free.hidden_layer_sizes_[0] > 16
+
+
+def test_max_units_tighter_than_the_target_gives_a_sparser_network(blobs):
+    X, y = blobs  # (8, 5) units hold at most 20*8 + 8*5 + 5*3 = 215 of 1660 weights
+    m = SparseMLPClassifier((40, 20), max_iter=10, prune_schedule=Gradual(max_units=(8, 5)),
+                            target_sparsity=0.8, random_state=0).fit(X, y)
+    assert m.hidden_layer_sizes_[0] <= 8 and m.hidden_layer_sizes_[1] <= 5
+    assert sum(m.nonzero_weights_) <= 215 and m.sparsity_ > 0.8

@@ -67,3 +67,23 @@ def test_get_schedule_validates():
         get_schedule(OneShot(scope="neurons"))
     with pytest.raises(ValueError):
         get_schedule("sometimes")
+
+
+def test_max_units_caps_ramp_with_the_sparsity_and_validate():
+    s = Gradual(max_units=(30, None))
+    assert s.unit_caps([300, 100], 0.0, 0.9) == [300, None]
+    assert s.unit_caps([300, 100], 0.45, 0.9) == [165, None]
+    assert s.unit_caps([300, 100], 0.9, 0.9) == [30, None]
+    assert OneShot(max_units=8).unit_caps([40, 20, 5], 0.8, 0.8) == [8, 8, None]
+    assert Gradual().unit_caps([40], 0.5, 0.8) == [None]
+    with pytest.raises(ValueError, match="2 entries for 3 hidden layers"):
+        s.unit_caps([10, 10, 10], 0.5, 0.9)
+    for bad in (0, 2.5, True, (3, -1)):
+        with pytest.raises(ValueError, match="max_units"):
+            get_schedule(Iterative(max_units=bad))
+    assert get_schedule(OneShot(max_units=(4, None))).max_units == (4, None)
+    from sksparse_nn import SparseMLPClassifier
+
+    est = SparseMLPClassifier(prune_schedule=Gradual(max_units=10), target_sparsity=0.9)
+    assert est.get_params(deep=True)["prune_schedule__max_units"] == 10
+    assert clone(est.set_params(prune_schedule__max_units=(5,))).prune_schedule.max_units == (5,)
