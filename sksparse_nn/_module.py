@@ -15,10 +15,7 @@ numpy and scipy, in the input's precision; a mostly-zero first layer is multipli
 sparsely.
 """
 
-import os
-import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,19 +36,20 @@ SPARSE_DENSITY = 0.1
 # Layers smaller than this are always dense: the CSR bookkeeping is not worth it.
 SPARSE_MIN_SIZE = 4096
 # The first layer is multiplied sparsely when its density, counted over the full
-# input width, is at most this. Measured on the 2-core machine (benchmarks/run.py,
-# MNIST rows): a CSR product over transposed row chunks costs about as much per
-# stored entry as 10 dense multiply-adds, plus the transposition of the input
-# (about 30 multiply-adds per input value); dense BLAS also slows down on skinny
-# layers. Break-even is near 7% density: a 98%-sparse MNIST layer of 163 units
-# (2.8% dense) runs 2x faster sparse, a 42-unit layer at 10% runs faster dense.
+# input width, is at most this. Measured on the 2-core machine (MNIST rows, caches
+# cold as in a real call): a CSR product over transposed row chunks costs about
+# as much per stored entry as 10 dense multiply-adds, plus the transposition of
+# the input; a 98%-sparse first layer of 163 units (2.8% dense) then runs 1.2-1.6x
+# faster than the dense product over its surviving units, a 30-42 unit layer at
+# 10-15% runs faster dense. Neither scipy's nor MKL's (torch) sparse kernels do
+# much better here: the product is bound by cache bandwidth, and two threads
+# gained nothing once other BLAS work runs in the same process.
 SPARSE_FIRST_DENSITY = 0.07
 # Per-step sparsity work (the L1 proximal step) runs on the gathered free weights
 # of a layer whose mask keeps at most this fraction, on the whole matrix otherwise.
 FREE_INDEX_DENSITY = 0.25
 # Rows per chunk of the sparse first layer: the transposed chunk (n_features x 256)
-# and its product stay in cache; chunks are spread over a small thread pool
-# (scipy's sparse kernels and numpy's copies release the GIL).
+# and its product stay in cache.
 _CHUNK = 256
 
 
@@ -369,8 +367,8 @@ class CompactMLP:
     precision (float32 in, float32 arithmetic; anything else in float64). Units and
     input columns that pruning removed are simply absent. A first layer that is
     still mostly zeros (see ``SPARSE_FIRST_DENSITY``) is multiplied as CSR over
-    transposed chunks of rows, in a few threads, and the rest of the network then
-    runs in that transposed layout; otherwise every layer is a dense BLAS product.
+    transposed chunks of rows, and the rest of the network then runs in that
+    transposed layout; otherwise every layer is a dense BLAS product.
 
     Attributes
     ----------
@@ -423,7 +421,7 @@ class CompactMLP:
         gathered (few inputs kept) or widened with zero rows (so the input needs no
         column gather, which costs more than the product). Sparse-first path
         (``"T"``): the first layer as CSR over the full input width, the others
-        untransposed (``W @ H.T``), biases as columns."""
+        dense and untransposed (``W @ H.T``), biases as columns."""
         cache = self.__dict__.setdefault("_kernels", {})
         if dtype not in cache:
             if self.sparse_first():
@@ -431,7 +429,9 @@ class CompactMLP:
                     sp.coo_array(self.weights[0])
                 first = sp.csr_array((W0.data.astype(dtype), (W0.row, self.input_index[W0.col])),
                                      shape=(W0.shape[0], self.n_features))
-                rest = [W.astype(dtype) if sp.issparse(W) else np.ascontiguousarray(W, dtype=dtype)
+                # the later layers are small once units are removed: dense BLAS
+                # beats CSR on them (MNIST 91 x 163 at 9.5%: 1 ms against 3.6 ms)
+                rest = [np.ascontiguousarray(W.toarray() if sp.issparse(W) else W, dtype=dtype)
                         for W in self.weights[1:]]
                 cache[dtype] = ("T", [first, *rest], [b.astype(dtype)[:, None] for b in self.biases])
             else:
@@ -493,38 +493,25 @@ class CompactMLP:
 
     def _decision_sparse_first(self, X, dtype, Ws, bs, check_finite):
         """Transposed layout: ``H.T = act(W1 @ X.T + b1)`` chunk by chunk (CSR times
-        a transposed chunk of rows, in a thread pool), then ``W @ H.T`` per layer."""
+        a transposed chunk of rows), then ``W @ H.T`` per layer."""
         act = _NP_ACTIVATIONS[self.activation]
         n = X.shape[0]
         first, last = Ws[0], len(Ws) - 1
         HT = np.empty((first.shape[0], n), dtype=dtype)
-        bad = []
-
-        def chunk(start):
+        input_ok = True
+        for start in range(0, n, _CHUNK):
             stop = min(start + _CHUNK, n)
             xt = np.ascontiguousarray(X[start:stop].T, dtype=dtype)
-            if check_finite and not np.isfinite(xt.sum()):
-                bad.append(start)
-            h = first @ xt
-            h += bs[0]
-            if last > 0:
-                act(h)
-            HT[:, start:stop] = h
-
-        starts = range(0, n, _CHUNK)
-        workers = min(len(starts), torch.get_num_threads())
-        if workers > 1:
-            list(_thread_pool(workers).map(chunk, starts))
-        else:
-            for start in starts:
-                chunk(start)
+            if check_finite and input_ok:  # judged on the chunk while it is in cache
+                input_ok = bool(np.isfinite(xt.sum()))
+            HT[:, start:stop] = first @ xt
+        HT += bs[0]
         for i in range(1, last + 1):
+            act(HT)
             HT = Ws[i] @ HT
             HT += bs[i]
-            if i < last:
-                act(HT)
         out = np.ascontiguousarray(HT.T)
-        return (out, not bad) if check_finite else out
+        return (out, input_ok) if check_finite else out
 
     def reads_every_column(self):
         """The first product touches every input column with at least one unit."""
@@ -550,23 +537,6 @@ class CompactMLP:
             if i < last:
                 layers.append(act[self.activation]())
         return nn.Sequential(*layers)
-
-
-_POOL = {"pool": None, "size": 0, "pid": None}
-_POOL_LOCK = threading.Lock()
-
-
-def _thread_pool(size):
-    """A process-wide pool of at least ``size`` threads for the sparse first layer
-    (rebuilt after a fork: the parent's threads do not exist in the child)."""
-    with _POOL_LOCK:
-        if _POOL["pool"] is None or _POOL["pid"] != os.getpid() or _POOL["size"] < size:
-            old = _POOL["pool"]
-            _POOL.update(pool=ThreadPoolExecutor(size, thread_name_prefix="sksparse_nn"),
-                         size=size, pid=os.getpid())
-            if old is not None and _POOL["pid"] == os.getpid():
-                old.shutdown(wait=False)
-        return _POOL["pool"]
 
 
 def _storage(W, sparse_density):

@@ -92,7 +92,7 @@ def test_sparse_first_layer_matches_the_torch_network(activation, hidden):
     m = _sparse_first_module(activation, hidden=hidden)
     cm = CompactMLP.from_module(m)
     assert cm.sparse_first() and not cm.reads_every_column()
-    # 1 row, a partial chunk, and several chunks spread over the thread pool
+    # 1 row, a partial chunk, and several chunks
     for n in (1, 100, 1500):
         X = np.random.RandomState(n).randn(n, 200)
         with torch.no_grad():
@@ -126,31 +126,15 @@ def test_sparse_first_layer_is_subset_invariant_and_flags_nonfinite_rows():
     assert cm.decision(X, check_finite=True)[1]
 
 
-def test_sparse_first_layer_from_threads_and_after_fork():
-    import multiprocessing as mp
+def test_sparse_first_layer_from_threads():
     from concurrent.futures import ThreadPoolExecutor
 
     cm = CompactMLP.from_module(_sparse_first_module())
     X = np.random.RandomState(0).randn(2000, 200).astype(np.float32)
-    expected = cm.decision(X)  # the parent's thread pool now exists
+    expected = cm.decision(X)
     with ThreadPoolExecutor(4) as pool:
         for got in pool.map(lambda _: cm.decision(X), range(8)):
             np.testing.assert_array_equal(got, expected)
-    if "fork" in mp.get_all_start_methods():
-        # a forked child inherits the pool object but not its threads
-        ctx = mp.get_context("fork")
-        queue = ctx.Queue()
-        child = ctx.Process(target=_decide_in_child, args=(cm, X, queue))
-        child.start()
-        child.join(timeout=60)
-        if child.is_alive():
-            child.kill()
-        assert child.exitcode == 0, "prediction in a forked child hung or failed"
-        np.testing.assert_array_equal(queue.get(timeout=5), expected)
-
-
-def _decide_in_child(cm, X, queue):
-    queue.put(cm.decision(X))
 
 
 def test_pack_state_is_small_for_sparse_nets_and_exact():
