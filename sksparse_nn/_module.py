@@ -510,8 +510,7 @@ class CompactMLP:
             act(HT)
             HT = Ws[i] @ HT
             HT += bs[i]
-        out = np.ascontiguousarray(HT.T)
-        return (out, input_ok) if check_finite else out
+        return (HT.T, input_ok) if check_finite else HT.T
 
     def reads_every_column(self):
         """The first product touches every input column with at least one unit."""
