@@ -76,8 +76,11 @@ def test_pruning_schedules(tmp_path):
     pytest.importorskip("matplotlib")
     out = _main("pruning_schedules")(fast=True, out_dir=str(tmp_path))
     table = out["table"]
-    assert list(table.index) == ["one_shot", "gradual", "iterative", "dynamic"]
+    assert list(table.index) == ["one_shot", "gradual", "iterative", "dynamic",
+                                 "gradual, max_units"]
     np.testing.assert_allclose(table["sparsity"], 0.9, atol=0.02)
+    capped = table.loc["gradual, max_units", "hidden_sizes"]
+    assert capped[0] <= 32 and capped[1] <= 16
     assert (tmp_path / "sparsity.png").stat().st_size > 0
 
 
