@@ -415,7 +415,8 @@ class CompactMLP:
         return state
 
     def _kernel(self, dtype):
-        """Per-dtype weights ready for the product, cached.
+        """Per-dtype weights ready for the product, cached in ``_kernels`` (which
+        also holds the :meth:`sparse_first` decision; dropped when pickling).
 
         Dense path: transposed weights for ``H @ Wt``; the first layer is either
         gathered (few inputs kept) or widened with zero rows (so the input needs no
@@ -451,11 +452,15 @@ class CompactMLP:
 
     def sparse_first(self):
         """Whether the first layer is multiplied as a sparse matrix (it is mostly
-        zeros over the full input width)."""
-        W = self.weights[0]
-        size = W.shape[0] * self.n_features
-        nnz = W.nnz if sp.issparse(W) else np.count_nonzero(W)
-        return size >= SPARSE_MIN_SIZE and nnz <= SPARSE_FIRST_DENSITY * size
+        zeros over the full input width). Decided once, in the kernel cache."""
+        cache = self.__dict__.setdefault("_kernels", {})
+        if "sparse_first" not in cache:
+            W = self.weights[0]
+            size = W.shape[0] * self.n_features
+            nnz = W.nnz if sp.issparse(W) else np.count_nonzero(W)
+            cache["sparse_first"] = bool(size >= SPARSE_MIN_SIZE
+                                         and nnz <= SPARSE_FIRST_DENSITY * size)
+        return cache["sparse_first"]
 
     def decision(self, X, check_finite=False):
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
@@ -478,13 +483,14 @@ class CompactMLP:
         else:
             H = np.asarray(X[:, self.input_index], dtype=dtype)
         input_ok = True
-        if check_finite and not self.reads_every_column():
+        reads_all = check_finite and self.reads_every_column()
+        if check_finite and not reads_all:
             input_ok = bool(np.isfinite(X.sum()))
         act = _NP_ACTIVATIONS[self.activation]
         last = len(Ws) - 1
         for i, (Wt, b) in enumerate(zip(Ws, bs)):
             H = H @ Wt
-            if i == 0 and check_finite and self.reads_every_column():
+            if i == 0 and reads_all:
                 input_ok = bool(np.isfinite(H.sum()))
             H += b
             if i < last:
