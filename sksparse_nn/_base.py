@@ -38,7 +38,9 @@ from ._callbacks import (
     MagnitudePruning,
     ProximalL1,
     SparsityLog,
+    TrainSmaller,
     ValidationScore,
+    optimizer_state_follows,
 )
 from ._module import CompactMLP, SparseMLP, pack_state, unpack_state
 from ._net import NonFiniteLossError, TensorData, TorchNet, as_tensor_data
@@ -357,7 +359,8 @@ class _BaseSparseMLP(BaseEstimator):
                                 valid, seed, incremental):
         """(Re)build the callbacks for this call of fit / partial_fit."""
         kind = self._score_kind()
-        cbs = [("last_good", LastGoodWeights()),
+        cbs = [("shrink", TrainSmaller()),  # first: later snapshots see its result
+               ("last_good", LastGoodWeights()),
                ("sparsity_log", SparsityLog(self._n_weights_built))]
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
@@ -407,6 +410,8 @@ class _BaseSparseMLP(BaseEstimator):
                 "Lower learning_rate_init (or scale the inputs) and fit again.",
                 UserWarning,
             )
+        # TrainSmaller may have cut unread input columns: read all of them again
+        net.module_.expand_inputs_(on_resize=optimizer_state_follows(net.optimizer_))
 
     def _interrupted(self, net):
         """Early stopping interrupts after a finished epoch (nothing to do). Any other
@@ -507,7 +512,8 @@ class _BaseSparseMLP(BaseEstimator):
     def _finalize(self, net):
         module = net.module_
         # sparsity is counted on the trained network as built, before compaction
-        self.nonzero_weights_ = module.n_nonzero()
+        self.nonzero_weights_ = module.n_nonzero(retired=True)
+        module.retired_nonzero = [0] * len(module.linears)
         self.sparsity_ = 1.0 - sum(self.nonzero_weights_) / self._n_weights_built
         removed = module.remove_dead_neurons(float(self.neuron_threshold))
         if any(removed):

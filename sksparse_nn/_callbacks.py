@@ -5,6 +5,8 @@
 * :class:`MagnitudePruning` - follows a prune schedule: updates the masks at the
   schedule's steps (magnitude ranking, optional regrowth and rewinding).
 * :class:`ValidationScore` - accuracy / R^2 on the validation split each epoch.
+* :class:`TrainSmaller` - once the masks are final, cuts dead units and unread
+  input columns out of the network, so the remaining epochs train a smaller one.
 * :class:`SparsityLog` - fraction of zero weights and hidden units alive each epoch.
 * :class:`DelayedEarlyStopping` - skorch's ``EarlyStopping`` that starts counting
   only once the masks are final.
@@ -270,6 +272,63 @@ class ValidationScore(Callback):
         self.preds_, self.ys_, self.ws_ = [], [], []
 
 
+def optimizer_state_follows(optimizer):
+    """``on_resize`` hook for :class:`~sksparse_nn._module.SparseMLP`'s in-place
+    shrinking: the optimizer's per-parameter tensors (Adam's moments) are mapped
+    to the parameter's new shape, so training continues where it was."""
+    def on_resize(param, take):
+        state = optimizer.state.get(param)
+        if state:
+            for key, value in state.items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    state[key] = take(value)
+    return on_resize
+
+
+class TrainSmaller(Callback):
+    """Trains the rest of the fit on the network without its dead parts.
+
+    At the end of an epoch in which the masks are final (the prune schedule made
+    its last update; afterwards masks only shrink), hidden units whose incoming or
+    outgoing weights are all masked are deleted (their constant output folded into
+    the next bias) and input columns that no unit reads are no longer gathered.
+    Parameter objects stay, their Adam moments are sliced with them, and the
+    function computed is unchanged, so training goes on as before, only on
+    smaller matrices: a 98%-sparse (300, 100) MNIST network spends the last 40%
+    of its epochs at about 60% of the cost. The estimator widens the input back
+    after training (``SparseMLP.expand_inputs_``); sparsity keeps counting the
+    removed units' weights (``retired_nonzero``).
+
+    Must come first among the callbacks: the weight snapshots that
+    ``LastGoodWeights`` and early stopping take at the same epoch end must see
+    the smaller network. Skipped for batch norm networks, while an input group
+    lasso is still shrinking columns (inputs only), once early stopping holds a
+    snapshot of the current shapes, and when the weights are not finite.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        if module.batch_norm:
+            return
+        cbs = dict(net.callbacks_)
+        pruning = cbs.get("pruning")
+        if pruning is not None and pruning.step_ < pruning.final_step_:
+            return
+        if getattr(cbs.get("stopping"), "best_model_weights_", None) is not None:
+            return
+        prox = cbs.get("proximal")
+        cut_inputs = prox is None or prox.input_l1 == 0 or prox.frozen_
+        dead = module.masked_dead_units()
+        if not (any(bool(d.any()) for d in dead)
+                or (cut_inputs and not bool(module.linears[0].mask.any(dim=0).all()))):
+            return
+        with torch.no_grad():
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                return
+        module.shrink_dead_(inputs=cut_inputs,
+                            on_resize=optimizer_state_follows(net.optimizer_))
+
+
 class SparsityLog(Callback):
     """Records ``sparsity`` (fraction of zero connection weights, counted against the
     network as built) and ``neurons_alive`` (hidden units with nonzero incoming and
@@ -281,7 +340,7 @@ class SparsityLog(Callback):
     @torch.no_grad()
     def on_epoch_end(self, net, **kwargs):
         module = net.module_
-        nnz = sum(module.n_nonzero())
+        nnz = sum(module.n_nonzero(retired=True))
         net.history.record("sparsity", 1.0 - nnz / self.n_weights_built)
         alive = 0
         for dead_in, dead_out in module.dead_neurons(0.0):

@@ -137,6 +137,12 @@ class SparseMLP(nn.Module):
             for h in self.hidden_layer_sizes
         )
         self._act = ACTIVATIONS[activation]
+        #: per layer, nonzero weights of units removed while training went on
+        #: (:meth:`shrink_units_`); counted by ``n_nonzero(retired=True)``
+        self.retired_nonzero = [0] * len(self.linears)
+        # columns of the input the first layer reads while dead input columns are
+        # cut out during training (see shrink_inputs_); None: all of them
+        self.register_buffer("input_index", None, persistent=False)
         #: torch.Generator for dropout masks (None: the global RNG)
         self.dropout_generator = None
         self._glorot_init(generator if generator is not None else torch.Generator().manual_seed(0))
@@ -161,7 +167,14 @@ class SparseMLP(nn.Module):
             linear.weight.uniform_(-bound, bound, generator=generator)
             linear.bias.uniform_(-bound, bound, generator=generator)
 
+    def select_inputs(self, X):
+        """The input columns the first layer reads (all of them, except while
+        training runs on a network shrunk by :meth:`shrink_inputs_`)."""
+        idx = self.input_index
+        return X if idx is None else X.index_select(1, idx)
+
     def forward(self, X):
+        X = self.select_inputs(X)
         for linear, norm in zip(self.linears[:-1], self.norms):
             X = linear(X)
             X = norm(X)
@@ -187,9 +200,14 @@ class SparseMLP(nn.Module):
         return sum(linear.weight.numel() for linear in self.linears)
 
     @torch.no_grad()
-    def n_nonzero(self):
-        """Per-layer count of nonzero connection weights."""
-        return [int(torch.count_nonzero(linear.weight)) for linear in self.linears]
+    def n_nonzero(self, retired=False):
+        """Per-layer count of nonzero connection weights; with ``retired`` the
+        weights of units removed during training count too, as they were when
+        removed (sparsity is counted against the network as built)."""
+        counts = [int(torch.count_nonzero(linear.weight)) for linear in self.linears]
+        if retired:
+            counts = [c + r for c, r in zip(counts, self.retired_nonzero)]
+        return counts
 
     @torch.no_grad()
     def hidden_output_constant(self, layer, idx):
@@ -281,6 +299,90 @@ class SparseMLP(nn.Module):
                     changed = True
         return removed
 
+    # ------------------------------------------------------- in-place shrinking
+    # Used while training continues (masks final, dead units cut out so that the
+    # remaining epochs run a smaller network): the parameter objects are kept and
+    # only their data replaced, and ``on_resize(param, take)`` is called for each
+    # resized parameter with the function that maps a tensor of its old shape to
+    # the new one, so the optimizer's per-parameter state can follow.
+
+    def masked_dead_units(self):
+        """Per hidden layer, the units whose incoming or outgoing weights are all
+        masked (bool tensors): with the masks final they can never come back."""
+        return [~self.linears[l].mask.any(dim=1) | ~self.linears[l + 1].mask.any(dim=0)
+                for l in range(len(self.hidden_layer_sizes))]
+
+    @torch.no_grad()
+    def shrink_dead_(self, inputs=True, on_resize=None):
+        """Delete every hidden unit whose incoming or outgoing weights are all
+        masked (repeating: a removal can leave a unit of the next layer without
+        inputs) and, with ``inputs``, stop reading input columns that every unit
+        masks. Returns True when anything was cut."""
+        changed, cut = True, False
+        while changed:
+            changed = False
+            for layer, dead in enumerate(self.masked_dead_units()):
+                if bool(dead.any()):
+                    self.shrink_units_(layer, dead, on_resize=on_resize)
+                    changed = cut = True
+        if inputs:
+            dead = ~self.linears[0].mask.any(dim=0)
+            if bool(dead.any()):
+                self.shrink_inputs_(dead, on_resize=on_resize)
+                cut = True
+        return cut
+
+    @torch.no_grad()
+    def shrink_units_(self, layer, remove, on_resize=None):
+        """Delete hidden units ``remove`` (bool mask) of ``layer`` in place, folding
+        their zero-input output into the next layer's bias (exact for units whose
+        incoming or outgoing weights are all zero). Not for batch norm networks
+        (their training-mode output is not the folded constant). The nonzero
+        weights removed are added to ``retired_nonzero``. Returns the number of
+        units removed."""
+        if self.batch_norm:
+            raise ValueError("in-place unit removal does not support batch_norm=True")
+        cur, nxt = self.linears[layer], self.linears[layer + 1]
+        rm = torch.nonzero(remove).flatten()
+        keep = torch.nonzero(~remove).flatten()
+        self.retired_nonzero[layer] += int(torch.count_nonzero(cur.weight[rm]))
+        self.retired_nonzero[layer + 1] += int(torch.count_nonzero(nxt.weight[:, rm]))
+        nxt.bias += nxt.weight[:, rm] @ self.hidden_output_constant(layer, rm)
+        _resize_linear_(cur, rows=keep, on_resize=on_resize)
+        _resize_linear_(nxt, cols=keep, on_resize=on_resize)
+        sizes = list(self.hidden_layer_sizes)
+        sizes[layer] = len(keep)
+        self.hidden_layer_sizes = tuple(sizes)
+        return len(rm)
+
+    @torch.no_grad()
+    def shrink_inputs_(self, remove, on_resize=None):
+        """Stop reading the first layer's input columns ``remove`` (bool mask over
+        its current columns; their weights must be zero): the layer narrows and
+        :meth:`select_inputs` gathers the rest. :meth:`expand_inputs_` undoes it."""
+        first = self.linears[0]
+        keep = torch.nonzero(~remove).flatten()
+        current = self.input_index
+        self.input_index = keep if current is None else current[keep]
+        _resize_linear_(first, cols=keep, on_resize=on_resize)
+
+    @torch.no_grad()
+    def expand_inputs_(self, on_resize=None):
+        """Back to reading every input column (the cut ones with zero, masked
+        weights)."""
+        idx = self.input_index
+        if idx is None:
+            return
+        first = self.linears[0]
+
+        def take(t):
+            full = t.new_zeros((t.shape[0], self.n_features))
+            full[:, idx] = t
+            return full
+
+        _resize_linear_(first, cols=idx, on_resize=on_resize, take=take)
+        self.input_index = None
+
     def init_kwargs(self):
         return dict(n_features=self.n_features, hidden_layer_sizes=self.hidden_layer_sizes,
                     n_outputs=self.n_outputs, activation=self.activation,
@@ -303,6 +405,33 @@ def _take_linear(linear, rows=None, cols=None):
         new.bias.copy_(b)
         new.mask.copy_(m)
     return new
+
+
+def _resize_linear_(linear, rows=None, cols=None, on_resize=None, take=None):
+    """Keep ``rows``/``cols`` of a MaskedLinear in place (parameter objects kept,
+    their data, gradient and the mask replaced); ``take`` overrides the mapping of
+    the weight-shaped tensors."""
+    if take is None:
+        def take(t):
+            if rows is not None:
+                t = t[rows]
+            if cols is not None:
+                t = t[:, cols]
+            return t.contiguous()
+
+    def take_bias(t):
+        return t[rows].contiguous()
+
+    params = [(linear.weight, take)]
+    if rows is not None and linear.bias is not None:
+        params.append((linear.bias, take_bias))
+    for p, fn in params:
+        p.data = fn(p.data)
+        p.grad = None
+        if on_resize is not None:
+            on_resize(p, fn)
+    linear.mask = take(linear.mask)
+    linear.out_features, linear.in_features = linear.weight.shape
 
 
 # ---------------------------------------------------------------------- persistence

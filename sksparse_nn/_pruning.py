@@ -168,7 +168,7 @@ def regrow_masks(weights, masks, drop_fraction, grads=None, method="gradient", g
 @torch.no_grad()
 def _hidden_activations(module, X, upto):
     """Eval-mode outputs of hidden layer ``upto`` (after activation)."""
-    h = X
+    h = module.select_inputs(X)
     for i in range(upto + 1):
         h = module._act(module.norms[i](module.linears[i](h)))
     return h

@@ -1,0 +1,179 @@
+"""Training goes on on a smaller network once the masks are final (TrainSmaller)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from sksparse_nn import Gradual, SparseMLPClassifier
+from sksparse_nn._callbacks import TrainSmaller, optimizer_state_follows
+from sksparse_nn._module import SparseMLP
+
+
+def _masked_module():
+    torch.manual_seed(0)
+    module = SparseMLP(12, (8, 6), 3, generator=torch.Generator().manual_seed(1))
+    l0, l1, l2 = module.linears
+    l0.mask[2, :] = False      # unit 2 of layer 0: no inputs (constant output)
+    l1.mask[:, 5] = False      # unit 5 of layer 0: no outputs
+    l1.mask[1, :] = False      # unit 1 of layer 1: no inputs
+    l0.mask[:, [4, 7]] = False  # input columns 4 and 7: read by no unit
+    l0.mask[0, :6] = False     # plus scattered zeros that must stay
+    with torch.no_grad():
+        l0.bias[2] = 0.7           # a live constant, folded into the next bias
+    module.apply_masks_()
+    module.masked = True
+    return module
+
+
+def _adam_step(module, opt, X, y):
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(module(X), y).backward()
+    opt.step()
+    module.apply_masks_()
+
+
+def test_shrink_dead_keeps_function_and_optimizer_state():
+    module = _masked_module()
+    X = torch.randn(50, 12)
+    y = torch.randint(0, 3, (50,))
+    opt = torch.optim.Adam(module.parameters(), lr=1e-2)
+    _adam_step(module, opt, X, y)
+    nnz_before = sum(module.n_nonzero())
+    W0 = module.linears[0].weight.detach().clone()
+    v0 = opt.state[module.linears[0].weight]["exp_avg_sq"].clone()
+    params_before = [id(p) for p in module.parameters()]
+    with torch.no_grad():
+        out_before = module(X)
+
+    assert module.shrink_dead_(on_resize=optimizer_state_follows(opt))
+
+    assert module.hidden_layer_sizes == (6, 5)
+    assert module.linears[0].weight.shape == (6, 10)
+    assert module.input_index.tolist() == [0, 1, 2, 3, 5, 6, 8, 9, 10, 11]
+    assert [id(p) for p in module.parameters()] == params_before  # the optimizer's
+    with torch.no_grad():
+        torch.testing.assert_close(module(X), out_before)
+    # removed units' nonzero weights are tallied: the count against the built net holds
+    assert sum(module.n_nonzero(retired=True)) == nnz_before
+    assert sum(module.n_nonzero()) < nnz_before
+    rows = [0, 1, 3, 4, 6, 7]
+    cols = module.input_index
+    torch.testing.assert_close(module.linears[0].weight, W0[rows][:, cols])
+    for p in module.parameters():
+        for key in ("exp_avg", "exp_avg_sq"):
+            assert opt.state[p][key].shape == p.shape
+    torch.testing.assert_close(opt.state[module.linears[0].weight]["exp_avg_sq"],
+                               v0[rows][:, cols])
+    # training goes on, masks still hold on the smaller layers
+    _adam_step(module, opt, X, y)
+    assert not module.linears[0].weight[~module.linears[0].mask].any()
+    assert not module.shrink_dead_()  # nothing left to cut
+
+    with torch.no_grad():
+        out_small = module(X)
+    module.expand_inputs_(on_resize=optimizer_state_follows(opt))
+    assert module.input_index is None and module.linears[0].weight.shape == (6, 12)
+    assert not module.linears[0].weight[:, [4, 7]].any()
+    assert not module.linears[0].mask[:, [4, 7]].any()
+    assert opt.state[module.linears[0].weight]["exp_avg"].shape == (6, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(module(X), out_small)
+    _adam_step(module, opt, X, y)  # and again on the full input width
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(600, 30, n_informative=6, n_redundant=0, n_classes=3,
+                               random_state=0)
+    return X.astype(np.float32), y
+
+
+class _Spy:
+    """Records the first layer's shape after every TrainSmaller call."""
+
+    def __init__(self, monkeypatch):
+        self.shapes = []
+        orig = TrainSmaller.on_epoch_end
+        spy = self
+
+        def on_epoch_end(self, net, **kwargs):
+            orig(self, net, **kwargs)
+            spy.shapes.append(tuple(net.module_.linears[0].weight.shape))
+            spy.after(net)
+
+        monkeypatch.setattr(TrainSmaller, "on_epoch_end", on_epoch_end)
+
+    def after(self, net):
+        pass
+
+
+def test_fit_trains_the_smaller_network_after_the_last_mask_update(data, monkeypatch):
+    X, y = data
+    spy = _Spy(monkeypatch)
+    clf = SparseMLPClassifier((40, 20), max_iter=12, prune_schedule=Gradual(end=0.4),
+                              target_sparsity=0.95, random_state=0).fit(X, y)
+    # the schedule ends in epoch 5: before it the full network, after it a smaller one
+    assert spy.shapes[0] == (40, 30)
+    assert all(s == spy.shapes[4] for s in spy.shapes[4:])
+    assert spy.shapes[-1][0] < 40 and spy.shapes[-1][1] < 30
+    # the estimator reads every input column again; the exact count still holds
+    module = clf.net_.module_
+    assert module.input_index is None and module.linears[0].weight.shape[1] == 30
+    n_built = 30 * 40 + 40 * 20 + 20 * 3
+    assert abs(sum(clf.nonzero_weights_) - round(0.05 * n_built)) <= 1
+    assert clf.net_.history[-1]["sparsity"] == pytest.approx(clf.sparsity_)
+    assert clf.hidden_layer_sizes_[0] <= spy.shapes[-1][0]
+    # optimizer state matches the parameters (warm start continues from it)
+    for p in module.parameters():
+        st = clf.net_.optimizer_.state.get(p)
+        assert not st or st["exp_avg"].shape == p.shape
+    np.testing.assert_allclose(
+        clf.predict_proba(X[:20]),
+        torch.softmax(module.eval()(torch.as_tensor(X[:20])), 1).detach().numpy(),
+        rtol=1e-4, atol=1e-6)
+
+
+def test_warm_start_and_early_stopping_after_shrinking(data, monkeypatch):
+    X, y = data
+    spy = _Spy(monkeypatch)
+    clf = SparseMLPClassifier((40, 20), max_iter=30, prune_schedule=Gradual(end=0.3),
+                              target_sparsity=0.9, l1=1e-4, early_stopping=True,
+                              learning_rate_init=1e-2, n_iter_no_change=5,
+                              warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+        assert min(s[0] for s in spy.shapes) < 40  # it did train a smaller network
+        first = clf.score(X, y)
+        clf.fit(X, y)
+    assert first > 0.7 and clf.score(X, y) > 0.7
+    assert clf.net_.module_.linears[0].weight.shape[1] == 30
+
+
+def test_divergence_after_shrinking_restores_the_smaller_network(data, monkeypatch):
+    X, y = data
+    spy = _Spy(monkeypatch)
+
+    def blow_up(net):  # once the network is smaller, make the next epoch diverge
+        if net.module_.linears[0].weight.shape[0] < 40 and not blown:
+            blown.append(len(net.history))
+            with torch.no_grad():
+                out = net.module_.eval()(torch.as_tensor(X))
+            blown.append(float((out.argmax(1).numpy() == y).mean()))
+            for g in net.optimizer_.param_groups:
+                g["lr"] = 1e30
+
+    blown = []
+    spy.after = blow_up
+    clf = SparseMLPClassifier((40, 20), max_iter=12, prune_schedule=Gradual(end=0.3),
+                              target_sparsity=0.9, learning_rate_init=1e-2, random_state=0)
+    with pytest.warns(UserWarning, match="Training diverged") as rec:
+        clf.fit(X, y)
+    # the snapshot taken right after shrinking (same epoch end) is what comes back
+    assert f"end of epoch {blown[0]} were restored" in str(rec[0].message)
+    assert np.isfinite(clf.predict_proba(X)).all()
+    assert clf.score(X, y) == pytest.approx(blown[1])
+    assert clf.net_.module_.linears[0].weight.shape[1] == 30
