@@ -295,7 +295,7 @@ class TrainSmaller(Callback):
     Parameter objects stay, their Adam moments are sliced with them, and the
     function computed is unchanged, so training goes on as before, only on
     smaller matrices: a 98%-sparse (300, 100) MNIST network spends the last 40%
-    of its epochs at about 60% of the cost. The estimator widens the input back
+    of its epochs at about two thirds of the cost. The estimator widens the input back
     after training (``SparseMLP.expand_inputs_``); sparsity keeps counting the
     removed units' weights (``retired_nonzero``).
 
