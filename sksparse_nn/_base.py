@@ -453,6 +453,11 @@ class _BaseSparseMLP(BaseEstimator):
         record, base, after = selective_prune(module, Xv, yv, loss_fn, tol)
         net.initialize_optimizer()
         if record:
+            if not module.batch_norm:
+                # units the removals left with all inputs or outputs masked go now:
+                # TrainSmaller would cut them during the fine-tune, and the snapshot
+                # below must keep the shapes it restores into
+                module.shrink_dead_(inputs=False)
             with torch.no_grad():
                 before_ft = float(loss_fn(module.eval()(Xv), yv))
             snapshot = {k: v.clone() for k, v in module.state_dict().items()}

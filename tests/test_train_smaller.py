@@ -177,3 +177,43 @@ def test_divergence_after_shrinking_restores_the_smaller_network(data, monkeypat
     assert np.isfinite(clf.predict_proba(X)).all()
     assert clf.score(X, y) == pytest.approx(blown[1])
     assert clf.net_.module_.linears[0].weight.shape[1] == 30
+
+
+def test_selective_fine_tune_restore_after_units_lost_their_inputs(data, monkeypatch):
+    """Selective removals can leave a unit of the next layer with every input
+    masked; the fine-tune (which trains the smaller network) must still be able to
+    go back to the weights before it when it raises the loss."""
+    import sksparse_nn._base as base
+
+    X, y = data
+    real_train = SparseMLPClassifier._train
+    calls = []
+
+    def prune(module, Xv, yv, loss_fn, tol):  # stands in for a removal's side effect
+        with torch.no_grad():
+            before = float(loss_fn(module.eval()(Xv), yv))
+            module.linears[1].mask[0, :] = False  # unit 0 of layer 1: no inputs left
+            module.apply_masks_()
+            after = float(loss_fn(module.eval()(Xv), yv))
+        return [{"pass": 1, "layer": 1, "neuron": 0, "loss": after}], before, after
+
+    def train(self, net, data, epochs):
+        real_train(self, net, data, epochs)
+        calls.append(epochs)
+        if len(calls) == 2:  # the fine-tune: make it raise the loss
+            with torch.no_grad():
+                for p in net.module_.linears[-1].parameters():
+                    p.mul_(-20.0)
+
+    monkeypatch.setattr(base, "selective_prune", prune)
+    monkeypatch.setattr(SparseMLPClassifier, "_train", train)
+    clf = SparseMLPClassifier((40, 20), max_iter=20, prune_schedule=Gradual(end=0.3),
+                              target_sparsity=0.8, selective_pruning_tol=0.0,
+                              learning_rate_init=1e-2, random_state=0).fit(X, y)
+    rec = clf.selective_pruning_record_
+    assert len(calls) == 2
+    # the fine-tune was undone: the loss is the one right after the removal
+    assert rec["validation_loss_after"] == pytest.approx(rec["removed"][0]["loss"], rel=1e-5)
+    assert clf.hidden_layer_sizes_[1] < 20
+    assert clf.net_.module_.linears[0].weight.shape[1] == 30
+    assert clf.score(X, y) > 0.7
