@@ -210,16 +210,16 @@ class MagnitudePruning(Callback):
                 for lin, w0 in zip(linears, self.rewind_state_):
                     lin.weight.copy_(w0 * lin.mask)
                 net.optimizer_.state.clear()
-        n = sum(m.numel() for m in masks)
-        zeros = sum(int((~lin.mask).sum()) for lin in linears)
-        self.prune_events_.append((self.step_, zeros / n))
+        n = sum(lin.mask.numel() for lin in linears)
+        kept = sum(int(lin.mask.sum()) for lin in linears)
+        self.prune_events_.append((self.step_, (n - kept) / n))
 
     def _set_masks(self, net, linears, new_masks, reset_new):
         opt = net.optimizer_
         for lin, m in zip(linears, new_masks):
             grown = m & ~lin.mask
             lin.mask.copy_(m)
-            lin.weight.data.mul_(m)
+            lin.apply_mask_()
             if reset_new and bool(grown.any()):
                 state = opt.state.get(lin.weight)
                 if state:

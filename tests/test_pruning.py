@@ -193,3 +193,28 @@ def test_max_units_tighter_than_the_target_gives_a_sparser_network(blobs):
                             target_sparsity=0.8, random_state=0).fit(X, y)
     assert m.hidden_layer_sizes_[0] <= 8 and m.hidden_layer_sizes_[1] <= 5
     assert sum(m.nonzero_weights_) <= 215 and m.sparsity_ > 0.8
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_top_k_mask_bracketed_selection_is_exact(seed, monkeypatch):
+    """Large score vectors (all weights of a network) get their threshold from a
+    sampled bracket; it must pick exactly the same entries as a full selection,
+    with ties and already-pruned (negative) entries."""
+    from sksparse_nn import _pruning
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1 << 16, 1 << 18))
+    a = (rng.standard_normal(n) ** 2).astype(np.float32)
+    if seed % 2:
+        a = np.round(a, 1)  # heavy ties
+    a[rng.random(n) < rng.uniform(0.0, 0.98)] = -1.0
+    n_valid = int((a >= 0).sum())
+    for k in (1, n_valid // 50 + 1, n_valid // 2, n_valid - 1):
+        exact = float(np.sort(a[a >= 0])[n_valid - k])
+        assert _pruning._bracketed_kth_largest(a, k) == exact
+        fast = _pruning.top_k_mask(torch.from_numpy(a), k)
+        monkeypatch.setattr(_pruning, "_BRACKET_MIN", 1 << 40)
+        full = _pruning.top_k_mask(torch.from_numpy(a), k)
+        monkeypatch.undo()
+        assert int(fast.sum()) == k
+        assert torch.equal(fast, full)
