@@ -316,16 +316,11 @@ class TrainSmaller(Callback):
             return
         if getattr(cbs.get("stopping"), "best_model_weights_", None) is not None:
             return
-        prox = cbs.get("proximal")
-        cut_inputs = prox is None or prox.input_l1 == 0 or prox.frozen_
-        dead = module.masked_dead_units()
-        if not (any(bool(d.any()) for d in dead)
-                or (cut_inputs and not bool(module.linears[0].mask.any(dim=0).all()))):
-            return
         with torch.no_grad():
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
                 return
-        module.shrink_dead_(inputs=cut_inputs,
+        prox = cbs.get("proximal")
+        module.shrink_dead_(inputs=prox is None or prox.input_l1 == 0 or prox.frozen_,
                             on_resize=optimizer_state_follows(net.optimizer_))
 
 

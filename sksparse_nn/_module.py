@@ -15,8 +15,6 @@ numpy and scipy, in the input's precision; a mostly-zero first layer is multipli
 sparsely.
 """
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -236,14 +234,15 @@ class SparseMLP(nn.Module):
         return out
 
     @torch.no_grad()
-    def remove_neurons(self, layer, remove, fill=None):
+    def remove_neurons(self, layer, remove, fill=None, on_resize=None):
         """Physically delete hidden units ``remove`` (bool mask or indices) of ``layer``.
 
         The removed units' contribution to the next layer is replaced by a constant:
         ``fill`` (their assumed output value, one per removed unit); by default the
         output the unit gives when all its incoming weights are zero, which makes
         the removal exact for units with no incoming weights and for units with no
-        outgoing weights alike.
+        outgoing weights alike. The layers shrink in place (see ``on_resize`` in
+        the in-place shrinking section below); a batch norm layer is rebuilt.
         """
         n = self.hidden_layer_sizes[layer]
         remove_mask = torch.zeros(n, dtype=torch.bool, device=self.linears[layer].weight.device)
@@ -258,9 +257,8 @@ class SparseMLP(nn.Module):
         fill = torch.as_tensor(fill, dtype=nxt.weight.dtype, device=nxt.weight.device)
         nxt.bias += nxt.weight[:, rm_idx] @ fill
 
-        cur = self.linears[layer]
-        self.linears[layer] = _take_linear(cur, rows=keep_idx)
-        self.linears[layer + 1] = _take_linear(nxt, cols=keep_idx)
+        _resize_linear_(self.linears[layer], rows=keep_idx, on_resize=on_resize)
+        _resize_linear_(nxt, cols=keep_idx, on_resize=on_resize)
         norm = self.norms[layer]
         if isinstance(norm, nn.BatchNorm1d):
             if len(keep_idx) == 0:
@@ -342,18 +340,11 @@ class SparseMLP(nn.Module):
         units removed."""
         if self.batch_norm:
             raise ValueError("in-place unit removal does not support batch_norm=True")
-        cur, nxt = self.linears[layer], self.linears[layer + 1]
         rm = torch.nonzero(remove).flatten()
-        keep = torch.nonzero(~remove).flatten()
-        self.retired_nonzero[layer] += int(torch.count_nonzero(cur.weight[rm]))
-        self.retired_nonzero[layer + 1] += int(torch.count_nonzero(nxt.weight[:, rm]))
-        nxt.bias += nxt.weight[:, rm] @ self.hidden_output_constant(layer, rm)
-        _resize_linear_(cur, rows=keep, on_resize=on_resize)
-        _resize_linear_(nxt, cols=keep, on_resize=on_resize)
-        sizes = list(self.hidden_layer_sizes)
-        sizes[layer] = len(keep)
-        self.hidden_layer_sizes = tuple(sizes)
-        return len(rm)
+        self.retired_nonzero[layer] += int(torch.count_nonzero(self.linears[layer].weight[rm]))
+        self.retired_nonzero[layer + 1] += int(
+            torch.count_nonzero(self.linears[layer + 1].weight[:, rm]))
+        return self.remove_neurons(layer, remove, on_resize=on_resize)
 
     @torch.no_grad()
     def shrink_inputs_(self, remove, on_resize=None):
@@ -387,24 +378,6 @@ class SparseMLP(nn.Module):
         return dict(n_features=self.n_features, hidden_layer_sizes=self.hidden_layer_sizes,
                     n_outputs=self.n_outputs, activation=self.activation,
                     dropout=self.dropout, batch_norm=self.batch_norm)
-
-
-def _take_linear(linear, rows=None, cols=None):
-    """A new MaskedLinear holding the given rows (outputs) / cols (inputs)."""
-    w, m = linear.weight.detach(), linear.mask
-    b = linear.bias.detach()
-    if rows is not None:
-        w, m, b = w[rows], m[rows], b[rows]
-    if cols is not None:
-        w, m = w[:, cols], m[:, cols]
-    with warnings.catch_warnings():  # zero-width layers are legal here
-        warnings.simplefilter("ignore", UserWarning)
-        new = MaskedLinear(w.shape[1], w.shape[0], device=w.device, dtype=w.dtype)
-    with torch.no_grad():
-        new.weight.copy_(w)
-        new.bias.copy_(b)
-        new.mask.copy_(m)
-    return new
 
 
 def _resize_linear_(linear, rows=None, cols=None, on_resize=None, take=None):
