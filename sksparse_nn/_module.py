@@ -10,9 +10,10 @@ Nothing in this file knows scikit-learn or skorch. Sparsity lives in two places:
 
 :class:`CompactMLP` is the inference form of a trained network: batch norm folded
 into the weights, unused input columns dropped, each layer stored as a dense
-``ndarray`` or (when mostly zeros) as a ``scipy.sparse`` CSR matrix. It runs on
-numpy and scipy, in the input's precision; a mostly-zero first layer is multiplied
-sparsely.
+``ndarray`` or (when mostly zeros) as a ``scipy.sparse`` CSR matrix. float32 input
+runs on torch's CPU kernels (oneDNN products, ``embedding_bag`` for a sparse first
+layer), anything else on numpy and scipy in float64; a mostly-zero first layer is
+multiplied sparsely where that is measured to pay.
 """
 
 import numpy as np
@@ -33,22 +34,88 @@ ACTIVATIONS = {
 SPARSE_DENSITY = 0.1
 # Layers smaller than this are always dense: the CSR bookkeeping is not worth it.
 SPARSE_MIN_SIZE = 4096
-# The first layer is multiplied sparsely when its density, counted over the full
-# input width, is at most this. Measured on the 2-core machine (MNIST rows, caches
-# cold as in a real call): a CSR product over transposed row chunks costs about
-# as much per stored entry as 10 dense multiply-adds, plus the transposition of
-# the input; a 98%-sparse first layer of 163 units (2.8% dense) then runs 1.2-1.6x
-# faster than the dense product over its surviving units, a 30-42 unit layer at
-# 10-15% runs faster dense. Neither scipy's nor MKL's (torch) sparse kernels do
-# much better here: the product is bound by cache bandwidth, and two threads
-# gained nothing once other BLAS work runs in the same process.
+# numpy path (float64 input, or torch without the kernels below): the first layer
+# is multiplied sparsely when its density, counted over the full input width, is
+# at most this. Measured on the 2-core machine (MNIST rows, caches cold as in a
+# real call): a CSR product over transposed row chunks costs about as much per
+# stored entry as 10 dense multiply-adds, plus the transposition of the input; a
+# 98%-sparse first layer of 163 units (2.8% dense) then runs 1.2-1.6x faster than
+# the dense product over its surviving units, a 30-42 unit layer at 10-15% runs
+# faster dense. scipy's CSR product holds the GIL and runs on one core.
 SPARSE_FIRST_DENSITY = 0.07
+# torch path (float32 input): dense layers go through oneDNN's fused linear, a
+# sparse first layer through F.embedding_bag (see CompactMLP._decision_bags),
+# which pays for transposing the input whatever the sparsity. Costs in ns per
+# input row, fitted on the 2-core machine over eleven first layers (60-1000 units,
+# 0.3-3% dense, 784 inputs, 10,000 rows, repeated calls): the sparse path 1.06
+# per input column plus 4.06 per unit (the stored weights hardly count at these
+# densities), the dense product 0.0124 per multiply-add. The sparse path is taken
+# when cheaper and the layer is at most SPARSE_FIRST_DENSITY dense: for 784 inputs
+# from about 150 units on (1,000 units at 1%: 50 against 101 ms; 163 units at
+# 2.8%: 15.7 against 21.1 ms; 100 units at 3%: 12.8 against 10.1 ms).
+COST_TRANSPOSE = 1.06
+COST_UNIT = 4.06
+COST_FMA = 0.0124
 # Per-step sparsity work (the L1 proximal step) runs on the gathered free weights
 # of a layer whose mask keeps at most this fraction, on the whole matrix otherwise.
 FREE_INDEX_DENSITY = 0.25
 # Rows per chunk of the sparse first layer: the transposed chunk (n_features x 256)
 # and its product stay in cache.
 _CHUNK = 256
+
+# Hidden activations of the torch path: fused into oneDNN's product (attribute
+# name) or applied in place.
+_TORCH_ATTR = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "none"}
+_TORCH_ACT_ = {"relu": torch.relu_, "tanh": torch.tanh_, "logistic": torch.sigmoid_,
+               "identity": lambda h: h}
+_TORCH_PROBE = {}
+
+
+def _linear(x, weight, bias, attr="none"):
+    """``attr(x @ weight.T + bias)`` by oneDNN (float32, CPU). This is the op that
+    torch's own compiler emits for linear layers; it is not public API, so
+    :func:`torch_kernels_ok` checks it before any use."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [None], "")
+
+
+def _packed(weight):
+    """``weight`` reordered into oneDNN's blocked layout (for :func:`_linear`)."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight, None)
+
+
+def torch_kernels_ok():
+    """Whether the float32 inference path can run on torch's kernels: oneDNN's fused
+    linear and weight packing exist and agree with plain torch, and
+    ``embedding_bag`` turns a zero weight on a NaN or inf into NaN (the sparse first
+    layer finds non-finite input that way). Checked once per process; if anything
+    differs or raises, float32 input takes the numpy path."""
+    if "ok" not in _TORCH_PROBE:
+        ok = False
+        try:
+            if torch.backends.mkldnn.is_available():
+                g = torch.Generator().manual_seed(0)
+                x = torch.randn(37, 19, generator=g)
+                w = torch.randn(11, 19, generator=g)
+                b = torch.randn(11, generator=g)
+                ref = x @ w.T + b
+                ok = all(torch.allclose(_linear(x, w, b, attr), fn(ref.clone()), atol=1e-5)
+                         for attr, fn in (("none", lambda h: h), ("relu", torch.relu_),
+                                          ("tanh", torch.tanh_), ("sigmoid", torch.sigmoid_)))
+                ok = ok and all(torch.allclose(_linear(x[:k], _packed(w), b), ref[:k], atol=1e-5)
+                                for k in (1, 37))
+                table = torch.ones(3, 4)
+                table[1, 2] = float("nan")
+                table[2, 0] = float("inf")
+                out = F.embedding_bag(torch.tensor([0, 1, 2, 0]), table, torch.tensor([0, 1]),
+                                      mode="sum",
+                                      per_sample_weights=torch.tensor([2.0, 0.0, 0.0, 1.0]))
+                ok = (ok and torch.equal(out[0], torch.full((4,), 2.0))
+                      and torch.equal(torch.isnan(out[1]), torch.tensor([True, False, True, False]))
+                      and torch.equal(out[1, [1, 3]], torch.ones(2)))
+        except Exception:  # an older or newer torch without the op: numpy path
+            ok = False
+        _TORCH_PROBE["ok"] = bool(ok)
+    return _TORCH_PROBE["ok"]
 
 
 class MaskedLinear(nn.Linear):
@@ -462,15 +529,20 @@ _NP_ACTIVATIONS = {
 
 
 class CompactMLP:
-    """Inference-only form of a trained :class:`SparseMLP` (numpy).
+    """Inference-only form of a trained :class:`SparseMLP`.
 
     Batch norm is folded into the weights and dropout dropped, so the network is
     a chain of ``H = act(H @ W.T + b)``. Computation runs in the input's float
-    precision (float32 in, float32 arithmetic; anything else in float64). Units and
-    input columns that pruning removed are simply absent. A first layer that is
-    still mostly zeros (see ``SPARSE_FIRST_DENSITY``) is multiplied as CSR over
-    transposed chunks of rows, and the rest of the network then runs in that
-    transposed layout; otherwise every layer is a dense BLAS product.
+    precision: float32 input on torch's CPU kernels (oneDNN's fused linear, 1.1x
+    faster than OpenBLAS on the dense MNIST network and 1.5x on narrow pruned
+    ones; see :func:`torch_kernels_ok`), anything else in float64 on numpy. Units
+    and input columns that pruning removed are simply absent. A first layer that
+    is still mostly zeros is multiplied sparsely when the cost model says so
+    (``SPARSE_FIRST_DENSITY``, ``COST_*``): on numpy as CSR over transposed chunks
+    of rows, on torch by ``embedding_bag``; otherwise every layer is a dense
+    product. Each call uses one library's threads throughout: OpenBLAS keeps a
+    core spinning for about 0.1 s after a product, which slowed oneDNN products
+    that followed 2-5x when the two were mixed.
 
     Attributes
     ----------
@@ -516,31 +588,70 @@ class CompactMLP:
         state.pop("_kernels", None)  # derived, rebuilt on first use
         return state
 
+    def _engine(self, dtype):
+        """``"torch"`` for float32 input when :func:`torch_kernels_ok`, else
+        ``"numpy"`` (also for networks with an empty layer, which oneDNN rejects)."""
+        if dtype != np.float32 or any(min(W.shape) == 0 for W in self.weights):
+            return "numpy"
+        return "torch" if torch_kernels_ok() else "numpy"
+
     def _kernel(self, dtype):
         """Per-dtype weights ready for the product, cached in ``_kernels`` (which
-        also holds the :meth:`sparse_first` decision; dropped when pickling).
+        also holds the :meth:`sparse_first` decisions; dropped when pickling).
 
-        Dense path: transposed weights for ``H @ Wt``; the first layer is either
-        gathered (few inputs kept) or widened with zero rows (so the input needs no
-        column gather, which costs more than the product). Sparse-first path
-        (``"T"``): the first layer as CSR over the full input width, the others
-        dense and untransposed (``W @ H.T``), biases as columns."""
+        numpy dense path (``"rows"``): transposed weights for ``H @ Wt``; the first
+        layer is either gathered (few inputs kept) or widened with zero rows (so
+        the input needs no column gather, which costs more than the product).
+        numpy sparse-first path (``"T"``): the first layer as CSR over the full
+        input width, the others dense and untransposed (``W @ H.T``), biases as
+        columns. torch paths (``"torch"``, ``"bags"``): float32 tensors in the
+        ``(out, in)`` layout of oneDNN's linear; ``"bags"`` keeps the first layer
+        as ``embedding_bag`` arguments (see :meth:`_decision_bags`)."""
         cache = self.__dict__.setdefault("_kernels", {})
         if dtype not in cache:
-            if self.sparse_first():
-                W0 = self.weights[0].tocoo() if sp.issparse(self.weights[0]) else \
-                    sp.coo_array(self.weights[0])
+            engine = self._engine(dtype)
+            dense = [W.toarray() if sp.issparse(W) else W for W in self.weights]
+            if engine == "torch":
+                Ws = [torch.from_numpy(np.ascontiguousarray(W, dtype=np.float32)) for W in dense]
+                bs = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
+                      for b in self.biases]
+                if self.sparse_first(dtype):
+                    W0 = sp.coo_array(dense[0])
+                    order = np.lexsort((W0.col, W0.row))
+                    rows, cols = W0.row[order], self.input_index[W0.col[order]]
+                    offsets = np.searchsorted(rows, np.arange(W0.shape[0] + 1))
+                    # the bias as one more entry per unit, on a last table row of ones
+                    cols = np.insert(cols, offsets[1:], self.n_features)
+                    data = np.insert(W0.data[order], offsets[1:], self.biases[0])
+                    offsets = offsets + np.arange(len(offsets))
+                    # one more bag: every input column at weight 0, NaN exactly
+                    # where a row holds NaN or inf (0 * x is 0 for finite x)
+                    idx = np.concatenate([cols, np.arange(self.n_features)])
+                    w = np.concatenate([data, np.zeros(self.n_features)])
+                    first = (torch.from_numpy(idx.astype(np.int64)),
+                             torch.from_numpy(offsets.astype(np.int64)),
+                             torch.from_numpy(w.astype(np.float32)))
+                    cache[dtype] = ("bags", [first, *Ws[1:]], bs)
+                else:
+                    if self._widen_first():
+                        full = np.zeros((dense[0].shape[0], self.n_features), dtype=np.float32)
+                        full[:, self.input_index] = dense[0]
+                        Ws[0] = torch.from_numpy(full)
+                    # oneDNN's own weight layout: 10% faster on the dense MNIST
+                    # (300, 100) network, no gain on small layers (slower on some)
+                    Ws[0] = _packed(Ws[0])
+                    cache[dtype] = ("torch", Ws, bs)
+            elif self.sparse_first(dtype):
+                W0 = sp.coo_array(dense[0])
                 first = sp.csr_array((W0.data.astype(dtype), (W0.row, self.input_index[W0.col])),
                                      shape=(W0.shape[0], self.n_features))
                 # the later layers are small once units are removed: dense BLAS
                 # beats CSR on them (MNIST 91 x 163 at 9.5%: 1 ms against 3.6 ms)
-                rest = [np.ascontiguousarray(W.toarray() if sp.issparse(W) else W, dtype=dtype)
-                        for W in self.weights[1:]]
+                rest = [np.ascontiguousarray(W, dtype=dtype) for W in dense[1:]]
                 cache[dtype] = ("T", [first, *rest], [b.astype(dtype)[:, None] for b in self.biases])
             else:
                 Wts = []
-                for i, W in enumerate(self.weights):
-                    W = W.toarray() if sp.issparse(W) else W
+                for i, W in enumerate(dense):
                     if i == 0 and self._widen_first():
                         full = np.zeros((W.shape[0], self.n_features))
                         full[:, self.input_index] = W
@@ -552,20 +663,36 @@ class CompactMLP:
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
 
-    def sparse_first(self):
-        """Whether the first layer is multiplied as a sparse matrix (it is mostly
-        zeros over the full input width). Decided once, in the kernel cache."""
+    def sparse_first(self, dtype=np.float64):
+        """Whether the first layer is multiplied as a sparse matrix for input of
+        this dtype. Decided once per engine, in the kernel cache: on the numpy path
+        by its density over the full input width (``SPARSE_FIRST_DENSITY``), on the
+        torch path by the cost model (``COST_*``)."""
         cache = self.__dict__.setdefault("_kernels", {})
-        if "sparse_first" not in cache:
+        engine = self._engine(np.dtype(dtype).type)
+        key = ("sparse_first", engine)
+        if key not in cache:
             W = self.weights[0]
-            size = W.shape[0] * self.n_features
+            units, n_in = W.shape[0], self.n_features
+            size = units * n_in
             nnz = W.nnz if sp.issparse(W) else np.count_nonzero(W)
-            cache["sparse_first"] = bool(size >= SPARSE_MIN_SIZE
-                                         and nnz <= SPARSE_FIRST_DENSITY * size)
-        return cache["sparse_first"]
+            if size < SPARSE_MIN_SIZE:
+                sparse = False
+            elif engine == "numpy":
+                sparse = nnz <= SPARSE_FIRST_DENSITY * size
+            else:
+                width = n_in if self._widen_first() else W.shape[1]
+                sparse = (nnz <= SPARSE_FIRST_DENSITY * size
+                          and COST_TRANSPOSE * n_in + COST_UNIT * units
+                          < COST_FMA * units * width)
+            cache[key] = bool(sparse)
+        return cache[key]
 
     def decision(self, X, check_finite=False):
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
+
+        float32 input runs in float32 on torch's kernels (see
+        :func:`torch_kernels_ok`), anything else in float64 on numpy and scipy.
 
         With ``check_finite`` it returns ``(outputs, input_ok)``: ``input_ok`` is
         False when ``X`` may hold NaN/inf. When the first layer is a dense product
@@ -580,14 +707,26 @@ class CompactMLP:
         layout, Ws, bs = self._kernel(dtype)
         if layout == "T":
             return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
+        if layout in ("torch", "bags"):
+            if X.shape[0] == 0:
+                out = np.empty((0, self.weights[-1].shape[0]), dtype=np.float32)
+                return (out, True) if check_finite else out
+            try:
+                if layout == "bags":
+                    return self._decision_bags(X, Ws, bs, check_finite)
+                return self._decision_torch(X, Ws, bs, check_finite)
+            except RuntimeError:  # oneDNN refused after all: numpy from now on
+                _TORCH_PROBE["ok"] = False
+                self.__dict__.get("_kernels", {}).pop(dtype, None)
+                return self.decision(X, check_finite)
+        reads_all = check_finite and self.reads_every_column(dtype)
+        input_ok = True
+        if check_finite and not reads_all:
+            input_ok = bool(np.isfinite(X.sum()))
         if self._widen_first():
             H = X.astype(dtype, copy=False)
         else:
             H = np.asarray(X[:, self.input_index], dtype=dtype)
-        input_ok = True
-        reads_all = check_finite and self.reads_every_column()
-        if check_finite and not reads_all:
-            input_ok = bool(np.isfinite(X.sum()))
         act = _NP_ACTIVATIONS[self.activation]
         last = len(Ws) - 1
         for i, (Wt, b) in enumerate(zip(Ws, bs)):
@@ -598,6 +737,57 @@ class CompactMLP:
             if i < last:
                 act(H)
         return (H, input_ok) if check_finite else H
+
+    def _decision_torch(self, X, Ws, bs, check_finite):
+        """Dense first layer on torch (same input handling as the numpy path)."""
+        reads_all = check_finite and self.reads_every_column(np.float32)
+        input_ok = True
+        if check_finite and not reads_all:
+            input_ok = bool(np.isfinite(X.sum()))
+        H = X if self._widen_first() else X[:, self.input_index]
+        if not (H.flags.c_contiguous and H.flags.writeable):
+            H = np.array(H, order="C")  # torch shares memory with writable arrays only
+        H = _linear(torch.from_numpy(H), Ws[0], bs[0])
+        if reads_all:
+            input_ok = bool(np.isfinite(H.numpy().sum()))
+        out = self._torch_rest(H, Ws, bs)
+        return (out, input_ok) if check_finite else out
+
+    def _torch_rest(self, H, Ws, bs):
+        """From the first layer's pre-activations (torch, rows) to the outputs."""
+        last = len(Ws) - 1
+        if last:
+            _TORCH_ACT_[self.activation](H)
+        attr = _TORCH_ATTR[self.activation]
+        for i in range(1, last + 1):
+            H = _linear(H, Ws[i], bs[i], attr if i < last else "none")
+        return H.numpy()
+
+    def _decision_bags(self, X, Ws, bs, check_finite):
+        """Sparse first layer on torch. For each chunk of rows the input is
+        transposed into a table (a row per input column, plus a row of ones for
+        the bias) and each unit is the weighted sum of the table rows it reads
+        (``F.embedding_bag``); the extra last bag flags rows with NaN/inf. The
+        units' outputs are gathered unit-major (contiguous copies) and turned into
+        rows once, for the dense layers that follow."""
+        idx, offsets, w = Ws[0]
+        units = len(offsets) - 1  # the last bag is the NaN/inf check
+        n, n_in = X.shape
+        HT = np.empty((units, n), dtype=np.float32)
+        buf = np.ones((n_in + 1, min(_CHUNK, n)), dtype=np.float32)
+        input_ok = True
+        for start in range(0, n, _CHUNK):
+            stop = min(start + _CHUNK, n)
+            table = buf if stop - start == buf.shape[1] else \
+                np.ones((n_in + 1, stop - start), dtype=np.float32)
+            np.copyto(table[:n_in], X[start:stop].T)
+            out = F.embedding_bag(idx, torch.from_numpy(table), offsets, mode="sum",
+                                  per_sample_weights=w).numpy()
+            HT[:, start:stop] = out[:units]
+            if check_finite and input_ok:
+                input_ok = bool(np.isfinite(out[units].sum()))
+        out = self._torch_rest(torch.from_numpy(np.ascontiguousarray(HT.T)), Ws, bs)
+        return (out, input_ok) if check_finite else out
 
     def _decision_sparse_first(self, X, dtype, Ws, bs, check_finite):
         """Transposed layout: ``H.T = act(W1 @ X.T + b1)`` chunk by chunk (CSR times
@@ -620,9 +810,10 @@ class CompactMLP:
             HT += bs[i]
         return (HT.T, input_ok) if check_finite else HT.T
 
-    def reads_every_column(self):
-        """The first product touches every input column with at least one unit."""
-        return (not self.sparse_first() and self._widen_first()
+    def reads_every_column(self, dtype=np.float64):
+        """The first product (for input of this dtype) touches every input column
+        with at least one unit."""
+        return (not self.sparse_first(dtype) and self._widen_first()
                 and self.weights[0].shape[0] > 0)
 
     def n_nonzero(self):

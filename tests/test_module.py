@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from sksparse_nn._module import CompactMLP, SparseMLP, pack_state, unpack_state
+from sksparse_nn import _module as impl
+from sksparse_nn._module import (CompactMLP, SparseMLP, pack_state, torch_kernels_ok,
+                                  unpack_state)
 from sksparse_nn._proximal import group_soft_threshold_, soft_threshold_
 
 
@@ -135,6 +137,144 @@ def test_sparse_first_layer_from_threads():
     with ThreadPoolExecutor(4) as pool:
         for got in pool.map(lambda _: cm.decision(X), range(8)):
             np.testing.assert_array_equal(got, expected)
+
+
+needs_torch_kernels = pytest.mark.skipif(not torch_kernels_ok(),
+                                         reason="this torch build lacks oneDNN's linear")
+
+
+def _force_bags(monkeypatch):
+    """Make the cost model pick the embedding_bag first layer whenever it may."""
+    monkeypatch.setattr(impl, "COST_TRANSPOSE", 0.0)
+    monkeypatch.setattr(impl, "COST_UNIT", 0.0)
+
+
+def _float32_case(path, activation, monkeypatch):
+    if path == "bags":
+        _force_bags(monkeypatch)
+        return _sparse_first_module(activation)
+    if path == "dense":  # widened: every input column is multiplied
+        return _sparse_first_module(activation, density=0.5)
+    m = _sparse_first_module(activation, density=0.5)  # gathered: 40 of 200 inputs read
+    with torch.no_grad():
+        m.linears[0].weight[:, 70:] = 0.0  # (and the first 30 are already zero)
+    return m
+
+
+@needs_torch_kernels
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
+def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatch):
+    cm = CompactMLP.from_module(_float32_case(path, activation, monkeypatch))
+    assert cm._kernel(np.float32)[0] == ("bags" if path == "bags" else "torch")
+    assert cm._kernel(np.float64)[0] == ("T" if path == "bags" else "rows")
+    assert (len(cm.input_index) == 40) == (path == "gathered")
+    for n in (1, 100, 1500):  # 1 row, a partial chunk, and several chunks
+        X = np.random.RandomState(n).randn(n, 200)
+        got, ok = cm.decision(X.astype(np.float32), check_finite=True)
+        assert got.dtype == np.float32 and got.shape == (n, 4) and ok
+        np.testing.assert_allclose(got, cm.decision(X), rtol=1e-4, atol=1e-5)
+
+
+@needs_torch_kernels
+@pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
+def test_float32_torch_paths_flag_nonfinite_input_anywhere(path, monkeypatch):
+    cm = CompactMLP.from_module(_float32_case(path, "relu", monkeypatch))
+    X = np.random.RandomState(0).randn(700, 200).astype(np.float32)
+    assert cm.decision(X, check_finite=True)[1]
+    ignored = np.setdiff1d(np.arange(200), cm.input_index)[0]
+    for col in (ignored, cm.input_index[0]):
+        for value in (np.nan, np.inf, -np.inf):
+            bad = X.copy()
+            bad[600, col] = value
+            assert not cm.decision(bad, check_finite=True)[1], (col, value)
+
+
+@needs_torch_kernels
+def test_float32_input_that_torch_cannot_share_is_copied_quietly():
+    import warnings
+
+    cm = CompactMLP.from_module(_sparse_first_module(density=0.5))
+    X = np.random.RandomState(0).randn(50, 200).astype(np.float32)
+    expected = cm.decision(X)
+    readonly, fortran = X.copy(), np.asfortranarray(X)
+    readonly.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on sharing read-only memory
+        for variant in (readonly, fortran):
+            np.testing.assert_array_equal(cm.decision(variant), expected)
+
+
+def test_float32_falls_back_to_numpy_without_the_torch_kernels(monkeypatch):
+    m = _sparse_first_module(density=0.5)
+    X = np.random.RandomState(0).randn(300, 200)
+    expected = CompactMLP.from_module(m).decision(X)
+    monkeypatch.setitem(impl._TORCH_PROBE, "ok", False)
+    cm = CompactMLP.from_module(m)
+    assert cm._kernel(np.float32)[0] == "rows"
+    np.testing.assert_allclose(cm.decision(X.astype(np.float32)), expected, rtol=1e-4, atol=1e-5)
+
+
+@needs_torch_kernels
+def test_float32_torch_failure_at_call_time_falls_back_to_numpy(monkeypatch):
+    monkeypatch.setitem(impl._TORCH_PROBE, "ok", True)
+    cm = CompactMLP.from_module(_sparse_first_module(density=0.5))
+    X = np.random.RandomState(0).randn(300, 200).astype(np.float32)
+    expected = cm.decision(X.astype(np.float64))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("could not create a primitive descriptor")
+
+    monkeypatch.setattr(impl, "_linear", refuse)
+    got, ok = cm.decision(X, check_finite=True)
+    assert ok and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert cm._kernel(np.float32)[0] == "rows" and not torch_kernels_ok()
+
+
+def test_networks_with_an_empty_layer_predict_in_float32():
+    for kill in (0, 1):
+        torch.manual_seed(0)
+        m = SparseMLP(6, (8, 5), 3)
+        with torch.no_grad():
+            m.linears[kill].weight.zero_()
+        m.remove_dead_neurons(0.0)
+        cm = CompactMLP.from_module(m.eval())
+        X = np.random.RandomState(0).randn(5, 6)
+        got = cm.decision(X.astype(np.float32))
+        assert got.shape == (5, 3) and np.isfinite(got).all()
+        np.testing.assert_allclose(got, cm.decision(X), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch_kernels
+def test_bags_first_layer_from_threads(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _force_bags(monkeypatch)
+    cm = CompactMLP.from_module(_sparse_first_module())
+    X = np.random.RandomState(0).randn(2000, 200).astype(np.float32)
+    expected = cm.decision(X)
+    assert cm._kernel(np.float32)[0] == "bags"
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(lambda _: cm.decision(X), range(8)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_first_layer_kernel_choice_follows_the_cost_model():
+    """float32: the sparse (bags) first layer only for wide, very sparse layers."""
+    def first_layer(units, density):
+        torch.manual_seed(0)
+        m = SparseMLP(784, (units,), 10)
+        with torch.no_grad():
+            m.linears[0].mask &= torch.rand_like(m.linears[0].weight) < density
+            m.apply_masks_()
+        return CompactMLP.from_module(m.eval())
+
+    if torch_kernels_ok():
+        assert first_layer(1000, 0.01).sparse_first(np.float32)
+        assert not first_layer(100, 0.01).sparse_first(np.float32)  # too narrow to pay
+        assert not first_layer(1000, 0.2).sparse_first(np.float32)  # too dense
+    assert first_layer(100, 0.01).sparse_first(np.float64)  # numpy: density alone
 
 
 def test_pack_state_is_small_for_sparse_nets_and_exact():
