@@ -131,7 +131,7 @@ def torch_prune_twin(pruned_est):
 
 
 MASKED = "gradual 98% stored by torch.nn.utils.prune (weight_orig + mask)"
-NO_KERNEL = "gradual 98%, first layer multiplied dense (sparse kernel off)"
+OTHER_KERNEL = "gradual 98%, first layer through the kernel not chosen"
 CAPPED = "gradual 98% + max_units=(30, 60), l1=1e-4"
 TORCH_TWIN = "the same gradual 98% network via torch.nn.utils.prune"
 
@@ -150,22 +150,31 @@ def pickled_size(obj):
 
 
 # -------------------------------------------------------------------------- timing
-def interleaved(fns, reps, pause=0.0):
+def interleaved(fns, reps, pause=0.0, warm=False):
     """Median seconds of each callable, running them in turn ``reps`` times.
 
     ``pause`` (seconds) idles before every timed call. For latencies: after a
     multithreaded call OpenBLAS's and torch's worker threads keep spinning for a
     while, and on 2 cores they slow whichever library runs next (measured: the
     torch.nn.utils.prune twin 100 ms straight after a numpy call, 38 ms after a
-    pause). A real model serving requests does not alternate libraries, so every
-    call starts from idle threads. torch's threads stayed busy even past a 0.25 s
-    pause (the numpy call after a torch call: 7-11 ms instead of 3-5 ms), so the
-    torch twin is timed in a block of its own, right after the numpy ones."""
+    pause). torch's threads stayed busy even past a 0.25 s pause (the numpy call
+    after a torch call: 7-11 ms instead of 3-5 ms), so numpy-based models
+    (scikit-learn's) are timed in a block of their own; our estimators run
+    float32 input on torch's kernels, like the torch twin.
+
+    ``warm``: each timed call right after an untimed call of the same callable.
+    After the pause a short call runs cold: the capped network's 10,000-row
+    prediction took 12.6-13.7 ms after an idle 0.25 s or a short call, 5.5-7.2 ms
+    when a longer one had run before the pause (thread wake-up and the machine's
+    power state; OMP_WAIT_POLICY=active removed the difference). Without ``warm``
+    the order of the callables would decide their latencies."""
     times = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
             if pause:
                 time.sleep(pause)
+            if warm:
+                f()
             t0 = time.perf_counter()
             f()
             times[k].append(time.perf_counter() - t0)
@@ -320,32 +329,28 @@ def section_pruning(quick, lines, data):
             if seed == 0:
                 models[k] = fit
     dense = models["dense twin"]
-    # the gradual-98% network (seed 0) with its first layer multiplied densely:
-    # what the sparse first-layer kernel adds on top of the removed units
-    no_kernel = copy.deepcopy(models["gradual 98%"])
-    saved, _module.SPARSE_FIRST_DENSITY = _module.SPARSE_FIRST_DENSITY, 0.0
-    no_kernel.compact_model_.__dict__.pop("_kernels", None)
-    no_kernel.predict_proba(Xte[:2])  # builds (and caches) the dense kernels
-    _module.SPARSE_FIRST_DENSITY = saved
+    # the gradual-98% network (seed 0) with its first layer through the other
+    # kernel (sparse embedding_bag or dense oneDNN): was the cost model right?
+    other, chosen = other_kernel(models["gradual 98%"])
     masked = torch_prune_twin(models["gradual 98%"])
     masked_acc = accuracy_score(yte, torch_predict_proba(masked, Xte).argmax(1))
     calls = {k: (lambda m=m: m.predict_proba(Xbig)) for k, m in models.items()}
-    calls[NO_KERNEL] = lambda: no_kernel.predict_proba(Xbig)
-    lat = interleaved(calls, reps, pause=PAUSE)
-    lat.update(interleaved({MASKED: lambda: torch_predict_proba(masked, Xbig)}, reps,
-                           pause=PAUSE))  # torch in its own block: see interleaved
+    calls[OTHER_KERNEL] = lambda: other.predict_proba(Xbig)
+    calls[MASKED] = lambda: torch_predict_proba(masked, Xbig)  # torch too: one block
+    lat = interleaved(calls, reps, pause=PAUSE, warm=True)
     size_dense = pickled_size(dense)
     lines += [f"### Pruned networks (MNIST-5k, (300, 100), {epochs} epochs, target 98%)", "",
               f"Accuracy: mean (and spread) over seeds {list(seeds)}; the other columns "
               "are for the seed-0 model. Latency: `predict_proba` on 10,000 rows "
-              f"(float32 in), median of {reps} interleaved runs, each after {PAUSE} s idle; "
+              f"(float32 in), median of {reps} interleaved runs, each after {PAUSE} s idle "
+              "and one untimed call; "
               "size: pickled estimator "
               "(the torch row: `torch.save` of the module's state). The last two rows are "
-              "the gradual-98% network itself (seed 0): once with its first layer multiplied "
-              "densely over the surviving units (what the sparse kernel adds), once stored and "
-              "run the mask-only way, units already removed: same accuracy, no size or speed "
-              "gain. The `max_units` configuration was chosen on seeds 0-4; on seeds 5-9 it "
-              "scored 0.9448 against 0.9426 for the dense twin.", "",
+              f"the gradual-98% network itself (seed 0): once with its first layer through the "
+              f"kernel the cost model did not choose (it chose the {chosen} one), once stored "
+              "and run the mask-only way, units already removed: same accuracy, no size or "
+              "speed gain. The `max_units` configuration was chosen on seeds 0-4; on seeds 5-9 "
+              "it scored 0.9448 against 0.9426 for the dense twin.", "",
               "| model | zeros | accuracy | hidden units left | inputs read | latency | "
               "speed-up vs dense | file size | size vs dense |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -357,9 +362,9 @@ def section_pruning(quick, lines, data):
             f"{m.n_features_selected_} | {lat[k] * 1e3:.1f} ms | "
             f"{lat['dense twin'] / lat[k]:.1f}x | {size / 1e3:.0f} kB | {size / size_dense:.3f} |")
         print(lines[-1], flush=True)
-    k = NO_KERNEL
+    k = OTHER_KERNEL
     lines.append(f"| {k} | 98.0% | {np.mean(accs['gradual 98%']):.4f} | "
-                 f"{no_kernel.hidden_layer_sizes_} | {no_kernel.n_features_selected_} | "
+                 f"{other.hidden_layer_sizes_} | {other.n_features_selected_} | "
                  f"{lat[k] * 1e3:.1f} ms | {lat['dense twin'] / lat[k]:.1f}x | - | - |")
     k = MASKED
     size = pickled_size(masked)
@@ -369,6 +374,66 @@ def section_pruning(quick, lines, data):
                  f"{size / size_dense:.3f} |")
     lines.append("")
     return models, masked
+
+
+def _forced_first_layer(cm, sparse):
+    """A copy of a CompactMLP whose float32 first layer is forced sparse (the
+    embedding_bag kernel, wherever the density allows it) or dense."""
+    cm = copy.deepcopy(cm)
+    cm.__dict__.pop("_kernels", None)
+    names = ("COST_TRANSPOSE", "COST_UNIT", "SPARSE_FIRST_DENSITY")
+    saved = {n: getattr(_module, n) for n in names}
+    if sparse:
+        _module.COST_TRANSPOSE = _module.COST_UNIT = 0.0
+    else:
+        _module.SPARSE_FIRST_DENSITY = 0.0
+    try:
+        cm._kernel(np.float32)  # decided and cached now
+    finally:
+        for n, v in saved.items():
+            setattr(_module, n, v)
+    return cm
+
+
+def other_kernel(est):
+    """``est`` with its float32 first layer through the kernel not chosen."""
+    chosen = est.compact_model_.sparse_first(np.float32)
+    other = copy.deepcopy(est)
+    other.compact_model_ = _forced_first_layer(est.compact_model_, not chosen)
+    return other, "sparse" if chosen else "dense"
+
+
+def section_kernel(quick, lines):
+    """The float32 first-layer kernels side by side on random sparse layers of
+    several widths (no training): where the sparse kernel pays."""
+    from sksparse_nn._module import CompactMLP, SparseMLP
+
+    reps = 5 if quick else 15
+    X = np.random.RandomState(0).rand(10_000, 784).astype(np.float32)
+    lines += ["### Sparse first-layer kernel (float32, 10,000 rows, 784 inputs, random masks)", "",
+              "`predict`-path network output (`CompactMLP.decision`) for a one-hidden-layer "
+              "network with 10 outputs, first layer through the sparse kernel "
+              "(`embedding_bag` over transposed row chunks) or the dense one (oneDNN), median "
+              f"of {reps} interleaved runs. The cost model picks the kernel per network.", "",
+              "| hidden units | density | sparse kernel | dense kernel | sparse speed-up | chosen |",
+              "|---|---|---|---|---|---|"]
+    for units, density in ((1000, 0.01), (300, 0.02), (163, 0.028), (100, 0.03)):
+        gen = torch.Generator().manual_seed(0)
+        m = SparseMLP(784, (units,), 10)
+        with torch.no_grad():
+            m.linears[0].mask &= torch.rand(m.linears[0].weight.shape, generator=gen) < density
+            m.apply_masks_()
+        cm = CompactMLP.from_module(m.eval())
+        sparse, dense = _forced_first_layer(cm, True), _forced_first_layer(cm, False)
+        lat = interleaved({"sparse": lambda: sparse.decision(X, check_finite=True),
+                           "dense": lambda: dense.decision(X, check_finite=True)}, reps, PAUSE,
+                          warm=True)
+        chosen = "sparse" if cm.sparse_first(np.float32) else "dense"
+        lines.append(f"| {units} | {density:.1%} | {lat['sparse'] * 1e3:.1f} ms | "
+                     f"{lat['dense'] * 1e3:.1f} ms | {lat['dense'] / lat['sparse']:.2f}x | "
+                     f"{chosen} |")
+        print(lines[-1], flush=True)
+    lines.append("")
 
 
 def section_inference(quick, lines, data, models, masked):
@@ -386,11 +451,12 @@ def section_inference(quick, lines, data, models, masked):
     x1 = np.ascontiguousarray(Xte[:1])
     x1000 = np.ascontiguousarray(Xte[:1000])
     lat1, lat1000 = {}, {}
-    for block in ([k for k in cands if k != TORCH_TWIN], [TORCH_TWIN]):  # see interleaved
+    numpy_based = ["sklearn MLPClassifier (dense)"]
+    for block in ([k for k in cands if k not in numpy_based], numpy_based):  # see interleaved
         lat1.update(interleaved({k: (lambda f=cands[k]: [f(x1) for _ in range(reps // 10)])
                                  for k in block}, 10, pause=PAUSE))
         lat1000.update(interleaved({k: (lambda f=cands[k]: f(x1000)) for k in block}, reps_big,
-                                   pause=PAUSE))
+                                   pause=PAUSE, warm=True))
     lines += ["### Inference latency and throughput (`predict_proba`, MNIST rows, float32 in)", "",
               "| model | batch 1: latency | batch 1: rows/s | batch 1000: latency | "
               "batch 1000: rows/s |", "|---|---|---|---|---|"]
@@ -446,6 +512,7 @@ def main(argv=None):
         section_training(args.quick, lines)
     if "pruning" in sections or "inference" in sections:
         models, masked = section_pruning(args.quick, lines, data)
+        section_kernel(args.quick, lines)
         if "inference" in sections:
             section_inference(args.quick, lines, data, models, masked)
     if "curve" in sections:
