@@ -388,7 +388,7 @@ def _forced_first_layer(cm, sparse):
     else:
         _module.SPARSE_FIRST_DENSITY = 0.0
     try:
-        cm._kernel(np.float32)  # decided and cached now
+        cm._kernel(np.float32, "torch")  # decided and cached now
     finally:
         for n, v in saved.items():
             setattr(_module, n, v)
@@ -397,7 +397,7 @@ def _forced_first_layer(cm, sparse):
 
 def other_kernel(est):
     """``est`` with its float32 first layer through the kernel not chosen."""
-    chosen = est.compact_model_.sparse_first(np.float32)
+    chosen = est.compact_model_.sparse_first("torch")
     other = copy.deepcopy(est)
     other.compact_model_ = _forced_first_layer(est.compact_model_, not chosen)
     return other, "sparse" if chosen else "dense"
@@ -428,7 +428,7 @@ def section_kernel(quick, lines):
         lat = interleaved({"sparse": lambda: sparse.decision(X, check_finite=True),
                            "dense": lambda: dense.decision(X, check_finite=True)}, reps, PAUSE,
                           warm=True)
-        chosen = "sparse" if cm.sparse_first(np.float32) else "dense"
+        chosen = "sparse" if cm.sparse_first("torch") else "dense"
         lines.append(f"| {units} | {density:.1%} | {lat['sparse'] * 1e3:.1f} ms | "
                      f"{lat['dense'] * 1e3:.1f} ms | {lat['dense'] / lat['sparse']:.2f}x | "
                      f"{chosen} |")

@@ -53,6 +53,10 @@ SPARSE_FIRST_DENSITY = 0.07
 # when cheaper and the layer is at most SPARSE_FIRST_DENSITY dense: for 784 inputs
 # from about 150 units on (1,000 units at 1%: 50 against 101 ms; 163 units at
 # 2.8%: 15.7 against 21.1 ms; 100 units at 3%: 12.8 against 10.1 ms).
+# Below this many rows float32 input stays on numpy: each oneDNN call costs about
+# 20 us more than a small BLAS product (batch 1: 110 against 26 us for the dense
+# MNIST network), and the two break even at 500-2,500 rows depending on the net.
+TORCH_MIN_ROWS = 2048
 COST_TRANSPOSE = 1.06
 COST_UNIT = 4.06
 COST_FMA = 0.0124
@@ -588,16 +592,19 @@ class CompactMLP:
         state.pop("_kernels", None)  # derived, rebuilt on first use
         return state
 
-    def _engine(self, dtype):
-        """``"torch"`` for float32 input when :func:`torch_kernels_ok`, else
-        ``"numpy"`` (also for networks with an empty layer, which oneDNN rejects)."""
-        if dtype != np.float32 or any(min(W.shape) == 0 for W in self.weights):
+    def _engine(self, dtype, n_rows):
+        """``"torch"`` for float32 input of at least ``TORCH_MIN_ROWS`` rows when
+        :func:`torch_kernels_ok`, else ``"numpy"`` (also for networks with an empty
+        layer, which oneDNN rejects)."""
+        if (dtype != np.float32 or n_rows < TORCH_MIN_ROWS
+                or any(min(W.shape) == 0 for W in self.weights)):
             return "numpy"
         return "torch" if torch_kernels_ok() else "numpy"
 
-    def _kernel(self, dtype):
+    def _kernel(self, dtype, engine="numpy"):
         """Per-dtype weights ready for the product, cached in ``_kernels`` (which
-        also holds the :meth:`sparse_first` decisions; dropped when pickling).
+        also holds the :meth:`sparse_first` decisions; dropped when pickling),
+        per dtype and engine (see :meth:`_engine`).
 
         numpy dense path (``"rows"``): transposed weights for ``H @ Wt``; the first
         layer is either gathered (few inputs kept) or widened with zero rows (so
@@ -608,14 +615,14 @@ class CompactMLP:
         ``(out, in)`` layout of oneDNN's linear; ``"bags"`` keeps the first layer
         as ``embedding_bag`` arguments (see :meth:`_decision_bags`)."""
         cache = self.__dict__.setdefault("_kernels", {})
-        if dtype not in cache:
-            engine = self._engine(dtype)
+        key = (np.dtype(dtype).name, engine)
+        if key not in cache:
             dense = [W.toarray() if sp.issparse(W) else W for W in self.weights]
             if engine == "torch":
                 Ws = [torch.from_numpy(np.ascontiguousarray(W, dtype=np.float32)) for W in dense]
                 bs = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
                       for b in self.biases]
-                if self.sparse_first(dtype):
+                if self.sparse_first("torch"):
                     W0 = sp.coo_array(dense[0])
                     order = np.lexsort((W0.col, W0.row))
                     rows, cols = W0.row[order], self.input_index[W0.col[order]]
@@ -631,7 +638,7 @@ class CompactMLP:
                     first = (torch.from_numpy(idx.astype(np.int64)),
                              torch.from_numpy(offsets.astype(np.int64)),
                              torch.from_numpy(w.astype(np.float32)))
-                    cache[dtype] = ("bags", [first, *Ws[1:]], bs)
+                    cache[key] = ("bags", [first, *Ws[1:]], bs)
                 else:
                     if self._widen_first():
                         full = np.zeros((dense[0].shape[0], self.n_features), dtype=np.float32)
@@ -640,15 +647,15 @@ class CompactMLP:
                     # oneDNN's own weight layout: 10% faster on the dense MNIST
                     # (300, 100) network, no gain on small layers (slower on some)
                     Ws[0] = _packed(Ws[0])
-                    cache[dtype] = ("torch", Ws, bs)
-            elif self.sparse_first(dtype):
+                    cache[key] = ("torch", Ws, bs)
+            elif self.sparse_first("numpy"):
                 W0 = sp.coo_array(dense[0])
                 first = sp.csr_array((W0.data.astype(dtype), (W0.row, self.input_index[W0.col])),
                                      shape=(W0.shape[0], self.n_features))
                 # the later layers are small once units are removed: dense BLAS
                 # beats CSR on them (MNIST 91 x 163 at 9.5%: 1 ms against 3.6 ms)
                 rest = [np.ascontiguousarray(W, dtype=dtype) for W in dense[1:]]
-                cache[dtype] = ("T", [first, *rest], [b.astype(dtype)[:, None] for b in self.biases])
+                cache[key] = ("T", [first, *rest], [b.astype(dtype)[:, None] for b in self.biases])
             else:
                 Wts = []
                 for i, W in enumerate(dense):
@@ -657,19 +664,18 @@ class CompactMLP:
                         full[:, self.input_index] = W
                         W = full
                     Wts.append(np.ascontiguousarray(W.T, dtype=dtype))
-                cache[dtype] = ("rows", Wts, [b.astype(dtype) for b in self.biases])
-        return cache[dtype]
+                cache[key] = ("rows", Wts, [b.astype(dtype) for b in self.biases])
+        return cache[key]
 
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
 
-    def sparse_first(self, dtype=np.float64):
-        """Whether the first layer is multiplied as a sparse matrix for input of
-        this dtype. Decided once per engine, in the kernel cache: on the numpy path
-        by its density over the full input width (``SPARSE_FIRST_DENSITY``), on the
-        torch path by the cost model (``COST_*``)."""
+    def sparse_first(self, engine="numpy"):
+        """Whether the first layer is multiplied as a sparse matrix by this engine
+        (``"numpy"`` or ``"torch"``, see :meth:`decision`). Decided once, in the
+        kernel cache: for numpy by its density over the full input width
+        (``SPARSE_FIRST_DENSITY``), for torch by the cost model (``COST_*``)."""
         cache = self.__dict__.setdefault("_kernels", {})
-        engine = self._engine(np.dtype(dtype).type)
         key = ("sparse_first", engine)
         if key not in cache:
             W = self.weights[0]
@@ -691,8 +697,9 @@ class CompactMLP:
     def decision(self, X, check_finite=False):
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
 
-        float32 input runs in float32 on torch's kernels (see
-        :func:`torch_kernels_ok`), anything else in float64 on numpy and scipy.
+        float32 input runs in float32, on torch's kernels from ``TORCH_MIN_ROWS``
+        rows on (see :func:`torch_kernels_ok`), on numpy below; anything else runs
+        in float64 on numpy and scipy.
 
         With ``check_finite`` it returns ``(outputs, input_ok)``: ``input_ok`` is
         False when ``X`` may hold NaN/inf. When the first layer is a dense product
@@ -704,22 +711,19 @@ class CompactMLP:
         """
         X = np.asarray(X)
         dtype = np.float32 if X.dtype == np.float32 else np.float64
-        layout, Ws, bs = self._kernel(dtype)
+        engine = self._engine(dtype, X.shape[0])
+        layout, Ws, bs = self._kernel(dtype, engine)
         if layout == "T":
             return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
-        if layout in ("torch", "bags"):
-            if X.shape[0] == 0:
-                out = np.empty((0, self.weights[-1].shape[0]), dtype=np.float32)
-                return (out, True) if check_finite else out
+        if engine == "torch":
             try:
                 if layout == "bags":
                     return self._decision_bags(X, Ws, bs, check_finite)
                 return self._decision_torch(X, Ws, bs, check_finite)
             except RuntimeError:  # oneDNN refused after all: numpy from now on
                 _TORCH_PROBE["ok"] = False
-                self.__dict__.get("_kernels", {}).pop(dtype, None)
                 return self.decision(X, check_finite)
-        reads_all = check_finite and self.reads_every_column(dtype)
+        reads_all = check_finite and self.reads_every_column()
         input_ok = True
         if check_finite and not reads_all:
             input_ok = bool(np.isfinite(X.sum()))
@@ -740,7 +744,7 @@ class CompactMLP:
 
     def _decision_torch(self, X, Ws, bs, check_finite):
         """Dense first layer on torch (same input handling as the numpy path)."""
-        reads_all = check_finite and self.reads_every_column(np.float32)
+        reads_all = check_finite and self.reads_every_column("torch")
         input_ok = True
         if check_finite and not reads_all:
             input_ok = bool(np.isfinite(X.sum()))
@@ -810,10 +814,10 @@ class CompactMLP:
             HT += bs[i]
         return (HT.T, input_ok) if check_finite else HT.T
 
-    def reads_every_column(self, dtype=np.float64):
-        """The first product (for input of this dtype) touches every input column
-        with at least one unit."""
-        return (not self.sparse_first(dtype) and self._widen_first()
+    def reads_every_column(self, engine="numpy"):
+        """The first product (by this engine) touches every input column with at
+        least one unit."""
+        return (not self.sparse_first(engine) and self._widen_first()
                 and self.weights[0].shape[0] > 0)
 
     def n_nonzero(self):

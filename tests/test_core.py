@@ -252,6 +252,26 @@ def test_fits_in_threads_are_reproducible(digits):
         np.testing.assert_array_equal(a, b)
 
 
+def test_large_float32_batches_take_the_torch_path_with_the_same_answers(cancer):
+    """float32 batches from TORCH_MIN_ROWS rows on run on torch's kernels (when the
+    torch build has them): same probabilities as float64, and NaN still raises."""
+    from sksparse_nn import _module
+
+    Xtr, Xte, ytr, _ = cancer
+    m = SparseMLPClassifier((32, 16), l1=1e-3, max_iter=20, random_state=0).fit(Xtr, ytr)
+    reps = -(-_module.TORCH_MIN_ROWS // len(Xte))
+    X = np.tile(Xte, (reps, 1))
+    assert m.compact_model_._engine(np.float32, len(X)) == (
+        "torch" if _module.torch_kernels_ok() else "numpy")
+    X32 = X.astype(np.float32)
+    np.testing.assert_allclose(m.predict_proba(X32), m.predict_proba(X32.astype(np.float64)),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(m.predict(X32)[:len(Xte)], m.predict(Xte.astype(np.float32)))
+    X32[-1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.predict_proba(X32)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_nonfinite_input_raises_even_in_a_column_the_network_ignores(cancer, bad):
     """predict checks finiteness on the first layer's pre-activations instead of a

@@ -143,6 +143,12 @@ needs_torch_kernels = pytest.mark.skipif(not torch_kernels_ok(),
                                          reason="this torch build lacks oneDNN's linear")
 
 
+@pytest.fixture
+def torch_from_one_row(monkeypatch):
+    """float32 input of any size takes the torch path."""
+    monkeypatch.setattr(impl, "TORCH_MIN_ROWS", 1)
+
+
 def _force_bags(monkeypatch):
     """Make the cost model pick the embedding_bag first layer whenever it may."""
     monkeypatch.setattr(impl, "COST_TRANSPOSE", 0.0)
@@ -164,9 +170,10 @@ def _float32_case(path, activation, monkeypatch):
 @needs_torch_kernels
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
 @pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
-def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatch):
+def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatch,
+                                                    torch_from_one_row):
     cm = CompactMLP.from_module(_float32_case(path, activation, monkeypatch))
-    assert cm._kernel(np.float32)[0] == ("bags" if path == "bags" else "torch")
+    assert cm._kernel(np.float32, "torch")[0] == ("bags" if path == "bags" else "torch")
     assert cm._kernel(np.float64)[0] == ("T" if path == "bags" else "rows")
     assert (len(cm.input_index) == 40) == (path == "gathered")
     for n in (1, 100, 1500):  # 1 row, a partial chunk, and several chunks
@@ -178,7 +185,8 @@ def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatc
 
 @needs_torch_kernels
 @pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
-def test_float32_torch_paths_flag_nonfinite_input_anywhere(path, monkeypatch):
+def test_float32_torch_paths_flag_nonfinite_input_anywhere(path, monkeypatch,
+                                                            torch_from_one_row):
     cm = CompactMLP.from_module(_float32_case(path, "relu", monkeypatch))
     X = np.random.RandomState(0).randn(700, 200).astype(np.float32)
     assert cm.decision(X, check_finite=True)[1]
@@ -191,7 +199,7 @@ def test_float32_torch_paths_flag_nonfinite_input_anywhere(path, monkeypatch):
 
 
 @needs_torch_kernels
-def test_float32_input_that_torch_cannot_share_is_copied_quietly():
+def test_float32_input_that_torch_cannot_share_is_copied_quietly(torch_from_one_row):
     import warnings
 
     cm = CompactMLP.from_module(_sparse_first_module(density=0.5))
@@ -205,18 +213,18 @@ def test_float32_input_that_torch_cannot_share_is_copied_quietly():
             np.testing.assert_array_equal(cm.decision(variant), expected)
 
 
-def test_float32_falls_back_to_numpy_without_the_torch_kernels(monkeypatch):
+def test_float32_falls_back_to_numpy_without_the_torch_kernels(monkeypatch, torch_from_one_row):
     m = _sparse_first_module(density=0.5)
     X = np.random.RandomState(0).randn(300, 200)
     expected = CompactMLP.from_module(m).decision(X)
     monkeypatch.setitem(impl._TORCH_PROBE, "ok", False)
     cm = CompactMLP.from_module(m)
-    assert cm._kernel(np.float32)[0] == "rows"
+    assert cm._engine(np.float32, 300) == "numpy"
     np.testing.assert_allclose(cm.decision(X.astype(np.float32)), expected, rtol=1e-4, atol=1e-5)
 
 
 @needs_torch_kernels
-def test_float32_torch_failure_at_call_time_falls_back_to_numpy(monkeypatch):
+def test_float32_torch_failure_at_call_time_falls_back_to_numpy(monkeypatch, torch_from_one_row):
     monkeypatch.setitem(impl._TORCH_PROBE, "ok", True)
     cm = CompactMLP.from_module(_sparse_first_module(density=0.5))
     X = np.random.RandomState(0).randn(300, 200).astype(np.float32)
@@ -229,10 +237,10 @@ def test_float32_torch_failure_at_call_time_falls_back_to_numpy(monkeypatch):
     got, ok = cm.decision(X, check_finite=True)
     assert ok and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-    assert cm._kernel(np.float32)[0] == "rows" and not torch_kernels_ok()
+    assert cm._engine(np.float32, 300) == "numpy" and not torch_kernels_ok()
 
 
-def test_networks_with_an_empty_layer_predict_in_float32():
+def test_networks_with_an_empty_layer_predict_in_float32(torch_from_one_row):
     for kill in (0, 1):
         torch.manual_seed(0)
         m = SparseMLP(6, (8, 5), 3)
@@ -241,20 +249,21 @@ def test_networks_with_an_empty_layer_predict_in_float32():
         m.remove_dead_neurons(0.0)
         cm = CompactMLP.from_module(m.eval())
         X = np.random.RandomState(0).randn(5, 6)
+        assert cm._engine(np.float32, 5) == "numpy"  # oneDNN rejects empty layers
         got = cm.decision(X.astype(np.float32))
         assert got.shape == (5, 3) and np.isfinite(got).all()
         np.testing.assert_allclose(got, cm.decision(X), rtol=1e-5, atol=1e-6)
 
 
 @needs_torch_kernels
-def test_bags_first_layer_from_threads(monkeypatch):
+def test_bags_first_layer_from_threads(monkeypatch, torch_from_one_row):
     from concurrent.futures import ThreadPoolExecutor
 
     _force_bags(monkeypatch)
     cm = CompactMLP.from_module(_sparse_first_module())
     X = np.random.RandomState(0).randn(2000, 200).astype(np.float32)
     expected = cm.decision(X)
-    assert cm._kernel(np.float32)[0] == "bags"
+    assert cm._kernel(np.float32, "torch")[0] == "bags"
     with ThreadPoolExecutor(4) as pool:
         for got in pool.map(lambda _: cm.decision(X), range(8)):
             np.testing.assert_array_equal(got, expected)
@@ -271,10 +280,22 @@ def test_first_layer_kernel_choice_follows_the_cost_model():
         return CompactMLP.from_module(m.eval())
 
     if torch_kernels_ok():
-        assert first_layer(1000, 0.01).sparse_first(np.float32)
-        assert not first_layer(100, 0.01).sparse_first(np.float32)  # too narrow to pay
-        assert not first_layer(1000, 0.2).sparse_first(np.float32)  # too dense
-    assert first_layer(100, 0.01).sparse_first(np.float64)  # numpy: density alone
+        assert first_layer(1000, 0.01).sparse_first("torch")
+        assert not first_layer(100, 0.01).sparse_first("torch")  # too narrow to pay
+        assert not first_layer(1000, 0.2).sparse_first("torch")  # too dense
+    assert first_layer(100, 0.01).sparse_first("numpy")  # numpy: density alone
+
+
+def test_small_float32_batches_stay_on_numpy():
+    """oneDNN's per-call cost loses to a small BLAS product: batches below
+    TORCH_MIN_ROWS run on numpy (in float32), larger ones on torch."""
+    cm = CompactMLP.from_module(_sparse_first_module(density=0.5))
+    assert cm._engine(np.float32, impl.TORCH_MIN_ROWS - 1) == "numpy"
+    assert cm._engine(np.float64, 10**6) == "numpy"
+    assert cm._engine(np.float32, impl.TORCH_MIN_ROWS) == (
+        "torch" if torch_kernels_ok() else "numpy")
+    X = np.random.RandomState(0).randn(impl.TORCH_MIN_ROWS + 5, 200).astype(np.float32)
+    np.testing.assert_allclose(cm.decision(X[:5]), cm.decision(X)[:5], rtol=1e-5, atol=1e-6)
 
 
 def test_pack_state_is_small_for_sparse_nets_and_exact():
