@@ -10,10 +10,10 @@ Nothing in this file knows scikit-learn or skorch. Sparsity lives in two places:
 
 :class:`CompactMLP` is the inference form of a trained network: batch norm folded
 into the weights, unused input columns dropped, each layer stored as a dense
-``ndarray`` or (when mostly zeros) as a ``scipy.sparse`` CSR matrix. float32 input
-runs on torch's CPU kernels (oneDNN products, ``embedding_bag`` for a sparse first
-layer), anything else on numpy and scipy in float64; a mostly-zero first layer is
-multiplied sparsely where that is measured to pay.
+``ndarray`` or (when mostly zeros) as a ``scipy.sparse`` CSR matrix. Large float32
+batches run on torch's CPU kernels (oneDNN products, ``embedding_bag`` for a sparse
+first layer), everything else on numpy and scipy in the input's precision; a
+mostly-zero first layer is multiplied sparsely where that is measured to pay.
 """
 
 import numpy as np
@@ -537,9 +537,11 @@ class CompactMLP:
 
     Batch norm is folded into the weights and dropout dropped, so the network is
     a chain of ``H = act(H @ W.T + b)``. Computation runs in the input's float
-    precision: float32 input on torch's CPU kernels (oneDNN's fused linear, 1.1x
-    faster than OpenBLAS on the dense MNIST network and 1.5x on narrow pruned
-    ones; see :func:`torch_kernels_ok`), anything else in float64 on numpy. Units
+    precision (float32 in float32, anything else in float64). float32 batches of
+    ``TORCH_MIN_ROWS`` rows or more run on torch's CPU kernels (oneDNN's fused
+    linear, 1.1x faster than OpenBLAS on the dense MNIST network and 1.5x on
+    narrow pruned ones; see :func:`torch_kernels_ok`), everything else on numpy
+    and scipy. Units
     and input columns that pruning removed are simply absent. A first layer that
     is still mostly zeros is multiplied sparsely when the cost model says so
     (``SPARSE_FIRST_DENSITY``, ``COST_*``): on numpy as CSR over transposed chunks
