@@ -77,8 +77,8 @@ _TORCH_PROBE = {}
 
 def _linear(x, weight, bias, attr="none"):
     """``attr(x @ weight.T + bias)`` by oneDNN (float32, CPU). This is the op that
-    torch's own compiler emits for linear layers; it is not public API, so
-    :func:`torch_kernels_ok` checks it before any use."""
+    torch's compiler (inductor, with freezing) emits for linear layers on CPU; it
+    is not public API, so :func:`torch_kernels_ok` checks it before any use."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, attr, [None], "")
 
 
