@@ -1,7 +1,7 @@
 """Side-by-side benchmarks: sksparse_nn against scikit-learn's MLP, a plain skorch
 net and mask-only pruning (torch.nn.utils.prune), all in one process, interleaved.
 
-    python benchmarks/run.py            # full suite (about 13 minutes on 2 cores)
+    python benchmarks/run.py            # full suite (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick    # a couple of minutes, fewer epochs and reps
     python benchmarks/run.py --update-readme   # also rewrite the README's table block
 
