@@ -625,13 +625,12 @@ class CompactMLP:
                 bs = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
                       for b in self.biases]
                 if self.sparse_first("torch"):
-                    W0 = sp.coo_array(dense[0])
-                    order = np.lexsort((W0.col, W0.row))
-                    rows, cols = W0.row[order], self.input_index[W0.col[order]]
-                    offsets = np.searchsorted(rows, np.arange(W0.shape[0] + 1))
+                    W0 = sp.csr_array(dense[0])  # bags = rows: indptr are the offsets
+                    W0.sort_indices()
+                    offsets = W0.indptr
                     # the bias as one more entry per unit, on a last table row of ones
-                    cols = np.insert(cols, offsets[1:], self.n_features)
-                    data = np.insert(W0.data[order], offsets[1:], self.biases[0])
+                    cols = np.insert(self.input_index[W0.indices], offsets[1:], self.n_features)
+                    data = np.insert(W0.data, offsets[1:], self.biases[0])
                     offsets = offsets + np.arange(len(offsets))
                     # one more bag: every input column at weight 0, NaN exactly
                     # where a row holds NaN or inf (0 * x is 0 for finite x)
@@ -715,17 +714,21 @@ class CompactMLP:
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         engine = self._engine(dtype, X.shape[0])
         layout, Ws, bs = self._kernel(dtype, engine)
-        if layout == "T":
-            return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
-        if engine == "torch":
-            try:
-                if layout == "bags":
-                    return self._decision_bags(X, Ws, bs, check_finite)
-                return self._decision_torch(X, Ws, bs, check_finite)
-            except RuntimeError:  # oneDNN refused after all: numpy from now on
-                _TORCH_PROBE["ok"] = False
-                return self.decision(X, check_finite)
-        reads_all = check_finite and self.reads_every_column()
+        try:
+            if layout == "T":
+                return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
+            if layout == "bags":
+                return self._decision_bags(X, Ws, bs, check_finite)
+            return self._decision_dense(X, dtype, engine, Ws, bs, check_finite)
+        except RuntimeError:
+            if engine != "torch":
+                raise
+            _TORCH_PROBE["ok"] = False  # oneDNN refused after all: numpy from now on
+            return self.decision(X, check_finite)
+
+    def _decision_dense(self, X, dtype, engine, Ws, bs, check_finite):
+        """Dense first layer (gathered or widened input), on numpy or torch."""
+        reads_all = check_finite and self.reads_every_column(engine)
         input_ok = True
         if check_finite and not reads_all:
             input_ok = bool(np.isfinite(X.sum()))
@@ -733,6 +736,14 @@ class CompactMLP:
             H = X.astype(dtype, copy=False)
         else:
             H = np.asarray(X[:, self.input_index], dtype=dtype)
+        if engine == "torch":
+            if not (H.flags.c_contiguous and H.flags.writeable):
+                H = np.array(H, order="C")  # torch shares memory with writable arrays only
+            H = _linear(torch.from_numpy(H), Ws[0], bs[0])
+            if reads_all:
+                input_ok = bool(np.isfinite(H.numpy().sum()))
+            out = self._torch_rest(H, Ws, bs)
+            return (out, input_ok) if check_finite else out
         act = _NP_ACTIVATIONS[self.activation]
         last = len(Ws) - 1
         for i, (Wt, b) in enumerate(zip(Ws, bs)):
@@ -743,21 +754,6 @@ class CompactMLP:
             if i < last:
                 act(H)
         return (H, input_ok) if check_finite else H
-
-    def _decision_torch(self, X, Ws, bs, check_finite):
-        """Dense first layer on torch (same input handling as the numpy path)."""
-        reads_all = check_finite and self.reads_every_column("torch")
-        input_ok = True
-        if check_finite and not reads_all:
-            input_ok = bool(np.isfinite(X.sum()))
-        H = X if self._widen_first() else X[:, self.input_index]
-        if not (H.flags.c_contiguous and H.flags.writeable):
-            H = np.array(H, order="C")  # torch shares memory with writable arrays only
-        H = _linear(torch.from_numpy(H), Ws[0], bs[0])
-        if reads_all:
-            input_ok = bool(np.isfinite(H.numpy().sum()))
-        out = self._torch_rest(H, Ws, bs)
-        return (out, input_ok) if check_finite else out
 
     def _torch_rest(self, H, Ws, bs):
         """From the first layer's pre-activations (torch, rows) to the outputs."""
