@@ -381,12 +381,10 @@ def _forced_first_layer(cm, sparse):
     embedding_bag kernel, wherever the density allows it) or dense."""
     cm = copy.deepcopy(cm)
     cm.__dict__.pop("_kernels", None)
-    names = ("COST_TRANSPOSE", "COST_UNIT", "SPARSE_FIRST_DENSITY")
+    names = ("COST_TRANSPOSE", "COST_UNIT", "COST_NNZ", "COST_FMA")
     saved = {n: getattr(_module, n) for n in names}
-    if sparse:
-        _module.COST_TRANSPOSE = _module.COST_UNIT = 0.0
-    else:
-        _module.SPARSE_FIRST_DENSITY = 0.0
+    for n in (names[:3] if sparse else names[3:]):
+        setattr(_module, n, 0.0)
     try:
         cm._kernel(np.float32, "torch")  # decided and cached now
     finally:

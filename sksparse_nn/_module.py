@@ -46,26 +46,38 @@ SPARSE_FIRST_DENSITY = 0.07
 # torch path (float32 input): dense layers go through oneDNN's fused linear, a
 # sparse first layer through F.embedding_bag (see CompactMLP._decision_bags),
 # which pays for transposing the input whatever the sparsity. Costs in ns per
-# input row, fitted on the 2-core machine over eleven first layers (60-1000 units,
-# 0.3-3% dense, 784 inputs, 10,000 rows, repeated calls): the sparse path 1.06
-# per input column plus 4.06 per unit (the stored weights hardly count at these
-# densities), the dense product 0.0124 per multiply-add. The sparse path is taken
-# when cheaper and the layer is at most SPARSE_FIRST_DENSITY dense: for 784 inputs
-# from about 150 units on (1,000 units at 1%: 50 against 101 ms; 163 units at
-# 2.8%: 15.7 against 21.1 ms; 100 units at 3%: 12.8 against 10.1 ms).
+# input row, fitted on the 2-core machine over 43 first layers (30-1000 units,
+# 0.5-30% dense, 784 inputs, one output layer of 10, 10,000 rows, repeated calls;
+# within 20%): the sparse path 0.73 per input column, 0.14 per unit and 0.031 per
+# stored weight, the dense product 0.0115 per multiply-add. The sparse path is
+# taken when cheaper and the layer is at most BAGS_MAX_DENSITY dense: for 784
+# inputs from about 70 units on at 1-2% (1,000 units at 1%: 9.6 against 86 ms;
+# 163 units at 2%: 6.6 against 14.3 ms; 300 units at 20%: 25 against 27 ms;
+# 30 units at 2%: 5.8 against 3.1 ms, dense).
 # Below this many rows float32 input stays on numpy: each oneDNN call costs about
 # 20 us more than a small BLAS product (batch 1: 110 against 26 us for the dense
 # MNIST network), and the two break even at 500-2,500 rows depending on the net.
 TORCH_MIN_ROWS = 2048
-COST_TRANSPOSE = 1.06
-COST_UNIT = 4.06
-COST_FMA = 0.0124
+COST_TRANSPOSE = 0.73
+COST_UNIT = 0.14
+COST_NNZ = 0.031
+COST_FMA = 0.0115
 # Per-step sparsity work (the L1 proximal step) runs on the gathered free weights
 # of a layer whose mask keeps at most this fraction, on the whole matrix otherwise.
 FREE_INDEX_DENSITY = 0.25
 # Rows per chunk of the sparse first layer: the transposed chunk (n_features x 256)
 # and its product stay in cache.
 _CHUNK = 256
+# Size of the transposed-input table of the torch sparse first layer (whole
+# chunks, at least one): 5 chunks of MNIST rows. On 16,384 MNIST rows, blocks of
+# 4-8 chunks measured 15-17 ms, 16-32 chunks 17-19 ms, one table 34-38 ms.
+_BAGS_TABLE_BYTES = 4 << 20
+# The torch sparse path takes layers at most this dense as bags: the first when
+# the cost model says so, each following one while the layers before it are bags
+# (else batched dense products). Measured on 40 chunks of 256 rows, bags against
+# dense: 91 x 163 at 10%: 0.5 against 1.9 ms, at 30%: 1.2 against 1.9, at 50%:
+# 2.0 against 1.9; 300 x 300 at 30%: 7.1 against 10.5 ms.
+BAGS_MAX_DENSITY = 0.3
 
 # Hidden activations of the torch path: fused into oneDNN's product (attribute
 # name) or applied in place.
@@ -543,10 +555,10 @@ class CompactMLP:
     narrow pruned ones; see :func:`torch_kernels_ok`), everything else on numpy
     and scipy. Units
     and input columns that pruning removed are simply absent. A first layer that
-    is still mostly zeros is multiplied sparsely when the cost model says so
-    (``SPARSE_FIRST_DENSITY``, ``COST_*``): on numpy as CSR over transposed chunks
-    of rows, on torch by ``embedding_bag``; otherwise every layer is a dense
-    product. Each call uses one library's threads throughout: OpenBLAS keeps a
+    is still mostly zeros is multiplied sparsely when that is measured to pay: on
+    numpy as CSR over transposed chunks of rows (``SPARSE_FIRST_DENSITY``), on
+    torch by ``embedding_bag`` (the cost model ``COST_*``), the sparse later
+    layers too (``BAGS_MAX_DENSITY``); otherwise every layer is a dense product. Each call uses one library's threads throughout: OpenBLAS keeps a
     core spinning for about 0.1 s after a product, which slowed oneDNN products
     that followed 2-5x when the two were mixed.
 
@@ -625,21 +637,7 @@ class CompactMLP:
                 bs = [torch.from_numpy(np.ascontiguousarray(b, dtype=np.float32))
                       for b in self.biases]
                 if self.sparse_first("torch"):
-                    W0 = sp.csr_array(dense[0])  # bags = rows: indptr are the offsets
-                    W0.sort_indices()
-                    offsets = W0.indptr
-                    # the bias as one more entry per unit, on a last table row of ones
-                    cols = np.insert(self.input_index[W0.indices], offsets[1:], self.n_features)
-                    data = np.insert(W0.data, offsets[1:], self.biases[0])
-                    offsets = offsets + np.arange(len(offsets))
-                    # one more bag: every input column at weight 0, NaN exactly
-                    # where a row holds NaN or inf (0 * x is 0 for finite x)
-                    idx = np.concatenate([cols, np.arange(self.n_features)])
-                    w = np.concatenate([data, np.zeros(self.n_features)])
-                    first = (torch.from_numpy(idx.astype(np.int64)),
-                             torch.from_numpy(offsets.astype(np.int64)),
-                             torch.from_numpy(w.astype(np.float32)))
-                    cache[key] = ("bags", [first, *Ws[1:]], bs)
+                    cache[key] = ("bags", self._bag_steps(dense, Ws, bs), None)
                 else:
                     if self._widen_first():
                         full = np.zeros((dense[0].shape[0], self.n_features), dtype=np.float32)
@@ -668,6 +666,45 @@ class CompactMLP:
                 cache[key] = ("rows", Wts, [b.astype(dtype) for b in self.biases])
         return cache[key]
 
+    def _bag_steps(self, dense, Ws, bs):
+        """The torch sparse path's layers (see :meth:`_decision_bags`): the first
+        layer and each following one at most ``BAGS_MAX_DENSITY`` dense as
+        ``embedding_bag`` arguments ``("bags", (indices, offsets, weights), units)``,
+        the rest as ``("dense", W, b)``. A bag layer reads the rows of the layer
+        before (for the first: the transposed input, a row per input column) and
+        a row of ones for its bias; it passes a row of ones on when the next layer
+        is a bag layer too. The first layer ends with one more bag: every input
+        column at weight 0, NaN exactly where a row holds NaN or inf (0 * x is 0
+        for finite x)."""
+        n_bags = 1
+        while (n_bags < len(dense)
+               and np.count_nonzero(dense[n_bags]) <= BAGS_MAX_DENSITY * dense[n_bags].size):
+            n_bags += 1
+        steps = []
+        reads, ones = self.input_index, self.n_features  # rows of the table read
+        for i in range(n_bags):
+            W = sp.csr_array(dense[i])  # bags = rows: indptr are the offsets
+            W.sort_indices()
+            starts = W.indptr[:-1] + np.arange(W.shape[0])  # one bias entry per bag
+            idx = [np.insert(reads[W.indices], W.indptr[1:], ones)]
+            w = [np.insert(W.data, W.indptr[1:], self.biases[i])]
+            extra = []
+            if i + 1 < n_bags:
+                extra.append((np.array([ones]), np.ones(1)))
+            if i == 0:
+                extra.append((np.arange(self.n_features), np.zeros(self.n_features)))
+            for more_idx, more_w in extra:
+                starts = np.append(starts, sum(map(len, idx)))
+                idx.append(more_idx)
+                w.append(more_w)
+            steps.append(("bags", (torch.from_numpy(np.concatenate(idx).astype(np.int64)),
+                                   torch.from_numpy(starts.astype(np.int64)),
+                                   torch.from_numpy(np.concatenate(w).astype(np.float32))),
+                          W.shape[0]))
+            reads, ones = np.arange(W.shape[0]), W.shape[0]
+        steps += [("dense", W, b) for W, b in zip(Ws[n_bags:], bs[n_bags:])]
+        return steps
+
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
 
@@ -675,7 +712,8 @@ class CompactMLP:
         """Whether the first layer is multiplied as a sparse matrix by this engine
         (``"numpy"`` or ``"torch"``, see :meth:`decision`). Decided once, in the
         kernel cache: for numpy by its density over the full input width
-        (``SPARSE_FIRST_DENSITY``), for torch by the cost model (``COST_*``)."""
+        (``SPARSE_FIRST_DENSITY``), for torch by the cost model (``COST_*``,
+        ``BAGS_MAX_DENSITY``)."""
         cache = self.__dict__.setdefault("_kernels", {})
         key = ("sparse_first", engine)
         if key not in cache:
@@ -689,8 +727,8 @@ class CompactMLP:
                 sparse = nnz <= SPARSE_FIRST_DENSITY * size
             else:
                 width = n_in if self._widen_first() else W.shape[1]
-                sparse = (nnz <= SPARSE_FIRST_DENSITY * size
-                          and COST_TRANSPOSE * n_in + COST_UNIT * units
+                sparse = (nnz <= BAGS_MAX_DENSITY * size
+                          and COST_TRANSPOSE * n_in + COST_UNIT * units + COST_NNZ * nnz
                           < COST_FMA * units * width)
             cache[key] = bool(sparse)
         return cache[key]
@@ -718,7 +756,7 @@ class CompactMLP:
             if layout == "T":
                 return self._decision_sparse_first(X, dtype, Ws, bs, check_finite)
             if layout == "bags":
-                return self._decision_bags(X, Ws, bs, check_finite)
+                return self._decision_bags(X, Ws, check_finite)
             return self._decision_dense(X, dtype, engine, Ws, bs, check_finite)
         except RuntimeError:
             if engine != "torch":
@@ -735,11 +773,10 @@ class CompactMLP:
         if self._widen_first():
             H = X.astype(dtype, copy=False)
         else:
-            H = np.asarray(X[:, self.input_index], dtype=dtype)
+            # np.take, not X[:, index]: 1.5 against 5.5 ms for 125 of 784 columns
+            H = np.take(X, self.input_index, axis=1).astype(dtype, copy=False)
         if engine == "torch":
-            if not (H.flags.c_contiguous and H.flags.writeable):
-                H = np.array(H, order="C")  # torch shares memory with writable arrays only
-            H = _linear(torch.from_numpy(H), Ws[0], bs[0])
+            H = _linear(torch.from_numpy(_torch_ready(H)), Ws[0], bs[0])
             if reads_all:
                 input_ok = bool(np.isfinite(H.numpy().sum()))
             out = self._torch_rest(H, Ws, bs)
@@ -765,31 +802,64 @@ class CompactMLP:
             H = _linear(H, Ws[i], bs[i], attr if i < last else "none")
         return H.numpy()
 
-    def _decision_bags(self, X, Ws, bs, check_finite):
-        """Sparse first layer on torch. For each chunk of rows the input is
-        transposed into a table (a row per input column, plus a row of ones for
-        the bias) and each unit is the weighted sum of the table rows it reads
-        (``F.embedding_bag``); the extra last bag flags rows with NaN/inf. The
-        units' outputs are gathered unit-major (contiguous copies) and turned into
-        rows once, for the dense layers that follow."""
-        idx, offsets, w = Ws[0]
-        units = len(offsets) - 1  # the last bag is the NaN/inf check
+    def _decision_bags(self, X, steps, check_finite):
+        """Sparse first layer on torch, by ``F.embedding_bag`` (see :meth:`_bag_steps`).
+
+        The input is transposed chunk by chunk (``_CHUNK`` rows) into a table: per
+        chunk a row per input column plus a row of ones for the bias. Each unit of
+        each chunk is the weighted sum of the table rows it reads. The network
+        stays unit-major to the end: a sparse later layer is a bag layer over the
+        rows of the one before, a dense one ``W @ H_chunk + b``, batched over the
+        chunks; only the outputs are turned into rows. One table of about
+        ``_BAGS_TABLE_BYTES`` is reused block by block: a table for the whole batch
+        (51 MB for 16,384 MNIST rows) costs fresh pages on every call (38 against
+        17 ms). Every step runs on torch's threads, the transposition (a strided
+        copy) included."""
         n, n_in = X.shape
-        HT = np.empty((units, n), dtype=np.float32)
-        buf = np.ones((n_in + 1, min(_CHUNK, n)), dtype=np.float32)
+        rows = n_in + 1
+        per_block = min(max(1, _BAGS_TABLE_BYTES // (4 * rows * _CHUNK)), -(-n // _CHUNK))
+        table = torch.empty((per_block, rows, _CHUNK), dtype=torch.float32)
+        table[:, n_in] = 1.0
+        # each step's bags for a whole block: chunk c reads the rows of chunk c
+        shift, blocked = torch.arange(per_block)[:, None], []
+        for step in steps:
+            if step[0] == "bags":
+                idx, offsets, w = step[1]
+                blocked.append(((idx + shift * rows).view(-1),
+                                (offsets + shift * len(idx)).view(-1), w.repeat(per_block)))
+                rows = len(offsets)
+        act = _TORCH_ACT_[self.activation]
+        Xt = torch.from_numpy(_torch_ready(X))
+        result = np.empty((n, len(self.biases[-1])), dtype=np.float32)
         input_ok = True
-        for start in range(0, n, _CHUNK):
-            stop = min(start + _CHUNK, n)
-            table = buf if stop - start == buf.shape[1] else \
-                np.ones((n_in + 1, stop - start), dtype=np.float32)
-            np.copyto(table[:n_in], X[start:stop].T)
-            out = F.embedding_bag(idx, torch.from_numpy(table), offsets, mode="sum",
-                                  per_sample_weights=w).numpy()
-            HT[:, start:stop] = out[:units]
-            if check_finite and input_ok:
-                input_ok = bool(np.isfinite(out[units].sum()))
-        out = self._torch_rest(torch.from_numpy(np.ascontiguousarray(HT.T)), Ws, bs)
-        return (out, input_ok) if check_finite else out
+        for lo in range(0, n, per_block * _CHUNK):
+            m = min(per_block * _CHUNK, n - lo)
+            chunks, whole = -(-m // _CHUNK), m // _CHUNK
+            table[:whole, :n_in].copy_(
+                Xt[lo:lo + whole * _CHUNK].view(whole, _CHUNK, n_in).transpose(1, 2))
+            if whole < chunks:  # the last chunk is short: zeros after its rows
+                tail = m - whole * _CHUNK
+                table[whole, :n_in, :tail].copy_(Xt[lo + whole * _CHUNK:lo + m].T)
+                table[whole, :n_in, tail:] = 0.0
+            H, units = table[:chunks], n_in  # (chunks, rows, _CHUNK), rows >= units
+            for i, step in enumerate(steps):
+                if i:
+                    act(H[:, :units])
+                if step[0] == "bags":
+                    idx, offsets, w = blocked[i]
+                    k, n_bags = len(idx) // per_block * chunks, len(offsets) // per_block
+                    H = F.embedding_bag(idx[:k], H.reshape(-1, _CHUNK), offsets[:chunks * n_bags],
+                                        mode="sum", per_sample_weights=w[:k])
+                    H, units = H.view(chunks, n_bags, _CHUNK), step[2]
+                    if i == 0 and check_finite and input_ok:  # its last bag
+                        input_ok = bool(torch.isfinite(H[:, -1].sum()))
+                else:
+                    _, W, b = step
+                    H = torch.baddbmm(b[:, None], W.expand(chunks, -1, -1), H[:, :units])
+                    units = len(b)
+            out = H[:, :units].transpose(1, 2).reshape(chunks * _CHUNK, units)
+            result[lo:lo + m] = out[:m].numpy()
+        return (result, input_ok) if check_finite else result
 
     def _decision_sparse_first(self, X, dtype, Ws, bs, check_finite):
         """Transposed layout: ``H.T = act(W1 @ X.T + b1)`` chunk by chunk (CSR times
@@ -837,6 +907,14 @@ class CompactMLP:
             if i < last:
                 layers.append(act[self.activation]())
         return nn.Sequential(*layers)
+
+
+def _torch_ready(X):
+    """``X`` itself if torch can share its memory (C-ordered and writable), else a
+    C-ordered copy: ``torch.from_numpy`` warns on read-only arrays."""
+    if X.flags.c_contiguous and X.flags.writeable:
+        return X
+    return np.array(X, order="C")
 
 
 def _storage(W, sparse_density):

@@ -77,12 +77,15 @@ def test_compact_model_matches_torch_and_drops_unused_inputs():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
-def _sparse_first_module(activation="relu", density=0.03, hidden=(100, 20), seed=0):
-    """A module whose first layer is mostly zeros (CompactMLP multiplies it sparsely)."""
+def _sparse_first_module(activation="relu", density=0.03, hidden=(100, 20), seed=0,
+                         later_density=()):
+    """A module whose first layer is mostly zeros (CompactMLP multiplies it sparsely);
+    ``later_density``: the densities of the layers after it, as far as given."""
     torch.manual_seed(seed)
     m = SparseMLP(200, hidden, 4, activation=activation)
     with torch.no_grad():
-        m.linears[0].mask &= torch.rand_like(m.linears[0].weight) < density
+        for linear, d in zip(m.linears, (density, *later_density)):
+            linear.mask &= torch.rand_like(linear.weight) < d
         m.linears[0].weight[:, :30] = 0.0  # inputs the network no longer reads
         m.apply_masks_()
     return m.eval()
@@ -151,14 +154,17 @@ def torch_from_one_row(monkeypatch):
 
 def _force_bags(monkeypatch):
     """Make the cost model pick the embedding_bag first layer whenever it may."""
-    monkeypatch.setattr(impl, "COST_TRANSPOSE", 0.0)
-    monkeypatch.setattr(impl, "COST_UNIT", 0.0)
+    for name in ("COST_TRANSPOSE", "COST_UNIT", "COST_NNZ"):
+        monkeypatch.setattr(impl, name, 0.0)
 
 
 def _float32_case(path, activation, monkeypatch):
-    if path == "bags":
+    if path == "bags":  # the first layer only: the next (20 x 100) is dense
         _force_bags(monkeypatch)
         return _sparse_first_module(activation)
+    if path == "bag chain":  # every layer a bag layer but the output layer
+        _force_bags(monkeypatch)
+        return _sparse_first_module(activation, later_density=(0.2,))
     if path == "dense":  # widened: every input column is multiplied
         return _sparse_first_module(activation, density=0.5)
     m = _sparse_first_module(activation, density=0.5)  # gathered: 40 of 200 inputs read
@@ -167,14 +173,22 @@ def _float32_case(path, activation, monkeypatch):
     return m
 
 
+PATHS = ["bags", "bag chain", "dense", "gathered"]
+
+
 @needs_torch_kernels
 @pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
-@pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
+@pytest.mark.parametrize("path", PATHS)
 def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatch,
                                                     torch_from_one_row):
     cm = CompactMLP.from_module(_float32_case(path, activation, monkeypatch))
-    assert cm._kernel(np.float32, "torch")[0] == ("bags" if path == "bags" else "torch")
-    assert cm._kernel(np.float64)[0] == ("T" if path == "bags" else "rows")
+    bags = path.startswith("bag")
+    layout, steps, _ = cm._kernel(np.float32, "torch")
+    assert layout == ("bags" if bags else "torch")
+    if bags:
+        kinds = {"bags": ["bags", "dense", "dense"], "bag chain": ["bags", "bags", "dense"]}
+        assert [step[0] for step in steps] == kinds[path]
+    assert cm._kernel(np.float64)[0] == ("T" if bags else "rows")
     assert (len(cm.input_index) == 40) == (path == "gathered")
     for n in (1, 100, 1500):  # 1 row, a partial chunk, and several chunks
         X = np.random.RandomState(n).randn(n, 200)
@@ -184,7 +198,7 @@ def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatc
 
 
 @needs_torch_kernels
-@pytest.mark.parametrize("path", ["bags", "dense", "gathered"])
+@pytest.mark.parametrize("path", PATHS)
 def test_float32_torch_paths_flag_nonfinite_input_anywhere(path, monkeypatch,
                                                             torch_from_one_row):
     cm = CompactMLP.from_module(_float32_case(path, "relu", monkeypatch))
@@ -269,6 +283,27 @@ def test_bags_first_layer_from_threads(monkeypatch, torch_from_one_row):
             np.testing.assert_array_equal(got, expected)
 
 
+@needs_torch_kernels
+@pytest.mark.parametrize("table_bytes", [1, 3 * 201 * 256 * 4])  # blocks of 1 and 3 chunks
+def test_bags_blocks_and_chunks_give_the_rows_of_the_whole_batch(
+        table_bytes, monkeypatch, torch_from_one_row):
+    """The transposed-input table is reused block by block; rows split anywhere
+    (between chunks, within one, past a block) give the same outputs."""
+    _force_bags(monkeypatch)
+    monkeypatch.setattr(impl, "_BAGS_TABLE_BYTES", table_bytes)
+    cm = CompactMLP.from_module(_sparse_first_module(later_density=(0.2, 0.5)))
+    assert [step[0] for step in cm._kernel(np.float32, "torch")[1]] == ["bags", "bags", "dense"]
+    X = np.random.RandomState(0).randn(1900, 200).astype(np.float32)
+    full = cm.decision(X)
+    np.testing.assert_allclose(full, cm.decision(X.astype(np.float64)), rtol=1e-4, atol=1e-5)
+    for rows in (slice(0, 256), slice(5, 1000), slice(700, 1900), slice(1899, 1900)):
+        np.testing.assert_allclose(cm.decision(X[rows]), full[rows], rtol=1e-5, atol=1e-6)
+    bad = X.copy()
+    bad[1850, 3] = np.nan  # in the last, short chunk of the last block
+    assert not cm.decision(bad, check_finite=True)[1]
+    assert cm.decision(X[:1850], check_finite=True)[1]
+
+
 def test_first_layer_kernel_choice_follows_the_cost_model():
     """float32: the sparse (bags) first layer only for wide, very sparse layers."""
     def first_layer(units, density):
@@ -281,9 +316,13 @@ def test_first_layer_kernel_choice_follows_the_cost_model():
 
     if torch_kernels_ok():
         assert first_layer(1000, 0.01).sparse_first("torch")
-        assert not first_layer(100, 0.01).sparse_first("torch")  # too narrow to pay
-        assert not first_layer(1000, 0.2).sparse_first("torch")  # too dense
-    assert first_layer(100, 0.01).sparse_first("numpy")  # numpy: density alone
+        assert first_layer(100, 0.01).sparse_first("torch")
+        assert not first_layer(30, 0.02).sparse_first("torch")  # too narrow to pay
+        assert first_layer(1000, 0.2).sparse_first("torch")
+        assert not first_layer(100, 0.2).sparse_first("torch")  # too many weights to pay
+        assert not first_layer(1000, 0.4).sparse_first("torch")  # over BAGS_MAX_DENSITY
+    assert first_layer(30, 0.02).sparse_first("numpy")  # numpy: density alone
+    assert not first_layer(1000, 0.2).sparse_first("numpy")
 
 
 def test_small_float32_batches_stay_on_numpy():
