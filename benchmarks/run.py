@@ -415,7 +415,8 @@ def section_kernel(quick, lines):
               f"of {reps} interleaved runs. The cost model picks the kernel per network.", "",
               "| hidden units | density | sparse kernel | dense kernel | sparse speed-up | chosen |",
               "|---|---|---|---|---|---|"]
-    for units, density in ((1000, 0.01), (300, 0.02), (163, 0.028), (100, 0.03)):
+    for units, density in ((1000, 0.01), (300, 0.02), (163, 0.028), (100, 0.03), (30, 0.02),
+                           (1000, 0.2), (300, 0.2)):
         gen = torch.Generator().manual_seed(0)
         m = SparseMLP(784, (units,), 10)
         with torch.no_grad():

@@ -53,7 +53,9 @@ SPARSE_FIRST_DENSITY = 0.07
 # taken when cheaper and the layer is at most BAGS_MAX_DENSITY dense: for 784
 # inputs from about 70 units on at 1-2% (1,000 units at 1%: 9.6 against 86 ms;
 # 163 units at 2%: 6.6 against 14.3 ms; 300 units at 20%: 25 against 27 ms;
-# 30 units at 2%: 5.8 against 3.1 ms, dense).
+# 30 units at 2%: 5.8 against 3.1 ms, dense). Checked on 40 layers timed after
+# an idle 0.25 s (as in benchmarks/run.py; both paths slower there): it picked
+# the faster path for all but one tie (100 units at 7%: 11.4 against 11.4 ms).
 # Below this many rows float32 input stays on numpy: each oneDNN call costs about
 # 20 us more than a small BLAS product (batch 1: 110 against 26 us for the dense
 # MNIST network), and the two break even at 500-2,500 rows depending on the net.
