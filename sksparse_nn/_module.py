@@ -555,12 +555,13 @@ class CompactMLP:
     ``TORCH_MIN_ROWS`` rows or more run on torch's CPU kernels (oneDNN's fused
     linear, 1.1x faster than OpenBLAS on the dense MNIST network and 1.5x on
     narrow pruned ones; see :func:`torch_kernels_ok`), everything else on numpy
-    and scipy. Units
-    and input columns that pruning removed are simply absent. A first layer that
+    and scipy. Units and input columns that pruning removed are simply absent.
+    A first layer that
     is still mostly zeros is multiplied sparsely when that is measured to pay: on
     numpy as CSR over transposed chunks of rows (``SPARSE_FIRST_DENSITY``), on
-    torch by ``embedding_bag`` (the cost model ``COST_*``), the sparse later
-    layers too (``BAGS_MAX_DENSITY``); otherwise every layer is a dense product. Each call uses one library's threads throughout: OpenBLAS keeps a
+    torch by ``embedding_bag`` (the cost model ``COST_*``), the sparse layers
+    after it too (``BAGS_MAX_DENSITY``); otherwise every layer is a dense
+    product. Each call uses one library's threads throughout: OpenBLAS keeps a
     core spinning for about 0.1 s after a product, which slowed oneDNN products
     that followed 2-5x when the two were mixed.
 
@@ -628,8 +629,8 @@ class CompactMLP:
         numpy sparse-first path (``"T"``): the first layer as CSR over the full
         input width, the others dense and untransposed (``W @ H.T``), biases as
         columns. torch paths (``"torch"``, ``"bags"``): float32 tensors in the
-        ``(out, in)`` layout of oneDNN's linear; ``"bags"`` keeps the first layer
-        as ``embedding_bag`` arguments (see :meth:`_decision_bags`)."""
+        ``(out, in)`` layout of oneDNN's linear; ``"bags"`` holds the layers as
+        the steps of :meth:`_decision_bags` (see :meth:`_bag_steps`)."""
         cache = self.__dict__.setdefault("_kernels", {})
         key = (np.dtype(dtype).name, engine)
         if key not in cache:
