@@ -752,6 +752,9 @@ class CompactMLP:
         chunk while it is in cache; otherwise the input itself is scanned.
         """
         X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(f"X has shape {X.shape}; this network takes (n_samples, "
+                             f"{self.n_features}).")
         dtype = np.float32 if X.dtype == np.float32 else np.float64
         engine = self._engine(dtype, X.shape[0])
         layout, Ws, bs = self._kernel(dtype, engine)

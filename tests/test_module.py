@@ -165,6 +165,12 @@ def _float32_case(path, activation, monkeypatch):
     if path == "bag chain":  # every layer a bag layer but the output layer
         _force_bags(monkeypatch)
         return _sparse_first_module(activation, later_density=(0.2,))
+    if path == "all bags":  # the output layer too
+        _force_bags(monkeypatch)
+        return _sparse_first_module(activation, later_density=(0.2, 0.2))
+    if path == "one hidden, all bags":
+        _force_bags(monkeypatch)
+        return _sparse_first_module(activation, hidden=(100,), later_density=(0.2,))
     if path == "dense":  # widened: every input column is multiplied
         return _sparse_first_module(activation, density=0.5)
     m = _sparse_first_module(activation, density=0.5)  # gathered: 40 of 200 inputs read
@@ -173,7 +179,7 @@ def _float32_case(path, activation, monkeypatch):
     return m
 
 
-PATHS = ["bags", "bag chain", "dense", "gathered"]
+PATHS = ["bags", "bag chain", "all bags", "one hidden, all bags", "dense", "gathered"]
 
 
 @needs_torch_kernels
@@ -182,11 +188,12 @@ PATHS = ["bags", "bag chain", "dense", "gathered"]
 def test_float32_torch_paths_match_the_float64_path(path, activation, monkeypatch,
                                                     torch_from_one_row):
     cm = CompactMLP.from_module(_float32_case(path, activation, monkeypatch))
-    bags = path.startswith("bag")
+    bags = "bag" in path
     layout, steps, _ = cm._kernel(np.float32, "torch")
     assert layout == ("bags" if bags else "torch")
     if bags:
-        kinds = {"bags": ["bags", "dense", "dense"], "bag chain": ["bags", "bags", "dense"]}
+        kinds = {"bags": ["bags", "dense", "dense"], "bag chain": ["bags", "bags", "dense"],
+                 "all bags": ["bags"] * 3, "one hidden, all bags": ["bags"] * 2}
         assert [step[0] for step in steps] == kinds[path]
     assert cm._kernel(np.float64)[0] == ("T" if bags else "rows")
     assert (len(cm.input_index) == 40) == (path == "gathered")
@@ -305,7 +312,8 @@ def test_bags_blocks_and_chunks_give_the_rows_of_the_whole_batch(
 
 
 def test_first_layer_kernel_choice_follows_the_cost_model():
-    """float32: the sparse (bags) first layer only for wide, very sparse layers."""
+    """float32: the sparse (bags) first layer where the cost model prices it below
+    the dense product: not for narrow layers, nor for too many stored weights."""
     def first_layer(units, density):
         torch.manual_seed(0)
         m = SparseMLP(784, (units,), 10)
@@ -323,6 +331,16 @@ def test_first_layer_kernel_choice_follows_the_cost_model():
         assert not first_layer(1000, 0.4).sparse_first("torch")  # over BAGS_MAX_DENSITY
     assert first_layer(30, 0.02).sparse_first("numpy")  # numpy: density alone
     assert not first_layer(1000, 0.2).sparse_first("numpy")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wrong_input_width_raises_on_every_path(dtype, monkeypatch, torch_from_one_row):
+    _force_bags(monkeypatch)
+    cm = CompactMLP.from_module(_sparse_first_module())
+    for shape in ((300, 199), (300, 201), (200,)):
+        with pytest.raises(ValueError, match="takes \\(n_samples, 200\\)"):
+            cm.decision(np.ones(shape, dtype=dtype))
+    assert torch_kernels_ok() == impl._TORCH_PROBE["ok"]  # the torch path still on
 
 
 def test_small_float32_batches_stay_on_numpy():
