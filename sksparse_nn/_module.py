@@ -59,7 +59,12 @@ SPARSE_FIRST_DENSITY = 0.07
 # Below this many rows float32 input stays on numpy: each oneDNN call costs about
 # 20 us more than a small BLAS product (batch 1: 110 against 26 us for the dense
 # MNIST network), and the two break even at 500-2,500 rows depending on the net.
+# Networks on the torch sparse path (embedding_bag, see CompactMLP.sparse_first)
+# take it from TORCH_MIN_ROWS_BAGS rows on: the gradual-98% MNIST network, each
+# path timed on its own, ran 1,000 rows in 1.1-1.4 against 2.0-2.6 ms on numpy,
+# 512 in 0.8 against 1.5 ms, 256 in 0.5 against 0.7, 64 in 0.5 against 0.2.
 TORCH_MIN_ROWS = 2048
+TORCH_MIN_ROWS_BAGS = 512
 COST_TRANSPOSE = 0.73
 COST_UNIT = 0.14
 COST_NNZ = 0.031
@@ -552,9 +557,10 @@ class CompactMLP:
     Batch norm is folded into the weights and dropout dropped, so the network is
     a chain of ``H = act(H @ W.T + b)``. Computation runs in the input's float
     precision (float32 in float32, anything else in float64). float32 batches of
-    ``TORCH_MIN_ROWS`` rows or more run on torch's CPU kernels (oneDNN's fused
-    linear, 1.1x faster than OpenBLAS on the dense MNIST network and 1.5x on
-    narrow pruned ones; see :func:`torch_kernels_ok`), everything else on numpy
+    ``TORCH_MIN_ROWS`` rows or more (``TORCH_MIN_ROWS_BAGS`` for a sparse first
+    layer) run on torch's CPU kernels (oneDNN's fused linear, 1.1x faster than
+    OpenBLAS on the dense MNIST network and 1.5x on narrow pruned ones; see
+    :func:`torch_kernels_ok`), everything else on numpy
     and scipy. Units and input columns that pruning removed are simply absent.
     A first layer that
     is still mostly zeros is multiplied sparsely when that is measured to pay: on
@@ -610,13 +616,15 @@ class CompactMLP:
         return state
 
     def _engine(self, dtype, n_rows):
-        """``"torch"`` for float32 input of at least ``TORCH_MIN_ROWS`` rows when
-        :func:`torch_kernels_ok`, else ``"numpy"`` (also for networks with an empty
-        layer, which oneDNN rejects)."""
-        if (dtype != np.float32 or n_rows < TORCH_MIN_ROWS
-                or any(min(W.shape) == 0 for W in self.weights)):
+        """``"torch"`` for float32 input of at least ``TORCH_MIN_ROWS`` rows
+        (``TORCH_MIN_ROWS_BAGS`` when the first layer takes the sparse torch path)
+        when :func:`torch_kernels_ok`, else ``"numpy"`` (also for networks with an
+        empty layer, which oneDNN rejects)."""
+        if (dtype != np.float32 or n_rows < min(TORCH_MIN_ROWS, TORCH_MIN_ROWS_BAGS)
+                or any(min(W.shape) == 0 for W in self.weights) or not torch_kernels_ok()):
             return "numpy"
-        return "torch" if torch_kernels_ok() else "numpy"
+        least = TORCH_MIN_ROWS_BAGS if self.sparse_first("torch") else TORCH_MIN_ROWS
+        return "torch" if n_rows >= least else "numpy"
 
     def _kernel(self, dtype, engine="numpy"):
         """Per-dtype weights ready for the product, cached in ``_kernels`` (which
@@ -740,6 +748,7 @@ class CompactMLP:
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
 
         float32 input runs in float32, on torch's kernels from ``TORCH_MIN_ROWS``
+        (or ``TORCH_MIN_ROWS_BAGS``, see :meth:`_engine`)
         rows on (see :func:`torch_kernels_ok`), on numpy below; anything else runs
         in float64 on numpy and scipy.
 

@@ -150,6 +150,7 @@ needs_torch_kernels = pytest.mark.skipif(not torch_kernels_ok(),
 def torch_from_one_row(monkeypatch):
     """float32 input of any size takes the torch path."""
     monkeypatch.setattr(impl, "TORCH_MIN_ROWS", 1)
+    monkeypatch.setattr(impl, "TORCH_MIN_ROWS_BAGS", 1)
 
 
 def _force_bags(monkeypatch):
@@ -353,6 +354,20 @@ def test_small_float32_batches_stay_on_numpy():
         "torch" if torch_kernels_ok() else "numpy")
     X = np.random.RandomState(0).randn(impl.TORCH_MIN_ROWS + 5, 200).astype(np.float32)
     np.testing.assert_allclose(cm.decision(X[:5]), cm.decision(X)[:5], rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_path_networks_take_torch_from_fewer_rows():
+    """The embedding_bag path pays from fewer rows than oneDNN's dense products."""
+    assert impl.TORCH_MIN_ROWS_BAGS < impl.TORCH_MIN_ROWS
+    cm = CompactMLP.from_module(_sparse_first_module())  # chosen by the cost model
+    on_torch = "torch" if torch_kernels_ok() else "numpy"
+    assert cm.sparse_first("torch") or not torch_kernels_ok()
+    assert cm._engine(np.float32, impl.TORCH_MIN_ROWS_BAGS - 1) == "numpy"
+    assert cm._engine(np.float32, impl.TORCH_MIN_ROWS_BAGS) == on_torch
+    assert cm._engine(np.float64, impl.TORCH_MIN_ROWS) == "numpy"
+    X = np.random.RandomState(0).randn(impl.TORCH_MIN_ROWS_BAGS, 200)
+    np.testing.assert_allclose(cm.decision(X.astype(np.float32)), cm.decision(X),
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_pack_state_is_small_for_sparse_nets_and_exact():
