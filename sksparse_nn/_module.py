@@ -61,8 +61,10 @@ SPARSE_FIRST_DENSITY = 0.07
 # MNIST network), and the two break even at 500-2,500 rows depending on the net.
 # Networks on the torch sparse path (embedding_bag, see CompactMLP.sparse_first)
 # take it from TORCH_MIN_ROWS_BAGS rows on: the gradual-98% MNIST network, each
-# path timed on its own, ran 1,000 rows in 1.1-1.4 against 2.0-2.6 ms on numpy,
-# 512 in 0.8 against 1.5 ms, 256 in 0.5 against 0.7, 64 in 0.5 against 0.2.
+# path timed in a process of its own, ran 1,000 rows in 1.3 against 2.4 ms on
+# numpy when called back to back (2.3 against 2.4 ms after 0.25 s idle), 2,000 in
+# 3.3-3.5 against 4.5-4.8 ms, 512 in 0.9 against 0.9 ms (a tie, idle or not),
+# 64 in 0.5 against 0.2 ms.
 TORCH_MIN_ROWS = 2048
 TORCH_MIN_ROWS_BAGS = 512
 COST_TRANSPOSE = 0.73
