@@ -622,11 +622,10 @@ class CompactMLP:
         (``TORCH_MIN_ROWS_BAGS`` when the first layer takes the sparse torch path)
         when :func:`torch_kernels_ok`, else ``"numpy"`` (also for networks with an
         empty layer, which oneDNN rejects)."""
-        if (dtype != np.float32 or n_rows < min(TORCH_MIN_ROWS, TORCH_MIN_ROWS_BAGS)
-                or any(min(W.shape) == 0 for W in self.weights) or not torch_kernels_ok()):
+        if dtype != np.float32 or any(min(W.shape) == 0 for W in self.weights):
             return "numpy"
         least = TORCH_MIN_ROWS_BAGS if self.sparse_first("torch") else TORCH_MIN_ROWS
-        return "torch" if n_rows >= least else "numpy"
+        return "torch" if n_rows >= least and torch_kernels_ok() else "numpy"
 
     def _kernel(self, dtype, engine="numpy"):
         """Per-dtype weights ready for the product, cached in ``_kernels`` (which
@@ -653,9 +652,7 @@ class CompactMLP:
                     cache[key] = ("bags", self._bag_steps(dense, Ws, bs), None)
                 else:
                     if self._widen_first():
-                        full = np.zeros((dense[0].shape[0], self.n_features), dtype=np.float32)
-                        full[:, self.input_index] = dense[0]
-                        Ws[0] = torch.from_numpy(full)
+                        Ws[0] = torch.from_numpy(self._widened(dense[0], np.float32))
                     # oneDNN's own weight layout: 10% faster on the dense MNIST
                     # (300, 100) network, no gain on small layers (slower on some)
                     Ws[0] = _packed(Ws[0])
@@ -672,9 +669,7 @@ class CompactMLP:
                 Wts = []
                 for i, W in enumerate(dense):
                     if i == 0 and self._widen_first():
-                        full = np.zeros((W.shape[0], self.n_features))
-                        full[:, self.input_index] = W
-                        W = full
+                        W = self._widened(W, dtype)
                     Wts.append(np.ascontiguousarray(W.T, dtype=dtype))
                 cache[key] = ("rows", Wts, [b.astype(dtype) for b in self.biases])
         return cache[key]
@@ -699,20 +694,19 @@ class CompactMLP:
             W = sp.csr_array(dense[i])  # bags = rows: indptr are the offsets
             W.sort_indices()
             starts = W.indptr[:-1] + np.arange(W.shape[0])  # one bias entry per bag
-            idx = [np.insert(reads[W.indices], W.indptr[1:], ones)]
-            w = [np.insert(W.data, W.indptr[1:], self.biases[i])]
+            idx = np.insert(reads[W.indices], W.indptr[1:], ones)
+            w = np.insert(W.data, W.indptr[1:], self.biases[i])
             extra = []
-            if i + 1 < n_bags:
-                extra.append((np.array([ones]), np.ones(1)))
-            if i == 0:
+            if i + 1 < n_bags:  # a row of ones for the next layer's biases
+                extra.append(([ones], [1.0]))
+            if i == 0:  # the NaN/inf check
                 extra.append((np.arange(self.n_features), np.zeros(self.n_features)))
             for more_idx, more_w in extra:
-                starts = np.append(starts, sum(map(len, idx)))
-                idx.append(more_idx)
-                w.append(more_w)
-            steps.append(("bags", (torch.from_numpy(np.concatenate(idx).astype(np.int64)),
+                starts = np.append(starts, len(idx))
+                idx, w = np.append(idx, more_idx), np.append(w, more_w)
+            steps.append(("bags", (torch.from_numpy(idx.astype(np.int64)),
                                    torch.from_numpy(starts.astype(np.int64)),
-                                   torch.from_numpy(np.concatenate(w).astype(np.float32))),
+                                   torch.from_numpy(w.astype(np.float32))),
                           W.shape[0]))
             reads, ones = np.arange(W.shape[0]), W.shape[0]
         steps += [("dense", W, b) for W, b in zip(Ws[n_bags:], bs[n_bags:])]
@@ -720,6 +714,13 @@ class CompactMLP:
 
     def _widen_first(self):
         return len(self.input_index) >= 0.25 * self.n_features
+
+    def _widened(self, W, dtype):
+        """The first layer ``W`` over the full input width: zero columns for the
+        inputs the network does not read."""
+        full = np.zeros((W.shape[0], self.n_features), dtype=dtype)
+        full[:, self.input_index] = W
+        return full
 
     def sparse_first(self, engine="numpy"):
         """Whether the first layer is multiplied as a sparse matrix by this engine
@@ -750,9 +751,9 @@ class CompactMLP:
         """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
 
         float32 input runs in float32, on torch's kernels from ``TORCH_MIN_ROWS``
-        (or ``TORCH_MIN_ROWS_BAGS``, see :meth:`_engine`)
-        rows on (see :func:`torch_kernels_ok`), on numpy below; anything else runs
-        in float64 on numpy and scipy.
+        rows on (``TORCH_MIN_ROWS_BAGS`` for a sparse first layer; see :meth:`_engine`
+        and :func:`torch_kernels_ok`), on numpy below; anything else runs in float64
+        on numpy and scipy.
 
         With ``check_finite`` it returns ``(outputs, input_ok)``: ``input_ok`` is
         False when ``X`` may hold NaN/inf. When the first layer is a dense product
@@ -837,7 +838,8 @@ class CompactMLP:
         per_block = min(max(1, _BAGS_TABLE_BYTES // (4 * rows * _CHUNK)), -(-n // _CHUNK))
         table = torch.empty((per_block, rows, _CHUNK), dtype=torch.float32)
         table[:, n_in] = 1.0
-        # each step's bags for a whole block: chunk c reads the rows of chunk c
+        # the bag steps (a prefix of steps) for a whole block: chunk c reads the
+        # rows of chunk c
         shift, blocked = torch.arange(per_block)[:, None], []
         for step in steps:
             if step[0] == "bags":
