@@ -1201,13 +1201,21 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     coefs_, intercepts_ : lists of arrays (scikit-learn layout).
     loss_curve_, loss_, best_loss_, n_iter_ : as in scikit-learn's MLP.
     validation_scores_, best_validation_score_ : with early stopping.
-    sparsity_ : fraction of exactly-zero connection weights, counted against the
-        network as built (removed units count as zeros).
-    nonzero_weights_ : list of nonzero weight counts per layer.
+    sparsity_ : fraction of exactly-zero connection weights in ``coefs_`` (the
+        fitted network: removed units are absent, unread inputs are zero rows).
+    nonzero_weights_ : nonzero weights of each ``coefs_`` layer; their sum is the
+        number of nonzeros in ``coefs_``.
+    sparsity_as_built_ : what ``target_sparsity`` sets: fraction of zero weights
+        of the trained network counted against the network as built, before dead
+        units were removed.
     hidden_layer_sizes_ : hidden sizes after neuron pruning.
     n_features_selected_ : input features the network still reads.
     feature_importances_ : normalised input weight norms (0 for dropped features).
-    selective_pruning_record_ : dict or None.
+    selective_pruning_record_ : dict or None
+        Units removed by selective pruning and the losses before and after, each
+        named by the data it was measured on (see :meth:`prune_neurons`).
+    pruning_record_ : dict or None
+        Set by :meth:`prune`.
     """
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
