@@ -127,8 +127,8 @@ def _same_value(a, b):
 
 def _set_on_fitted_message(cls, changed):
     when = "; ".join(f"{name}: at {_FITTED_NETWORK_PARAMS[name]}" for name in changed)
-    msg = (f"{', '.join(changed)} set on a fitted {cls}: the fitted model is unchanged "
-           f"until then ({when}).")
+    msg = (f"{', '.join(changed)} set on a fitted {cls}: the fitted model does not "
+           f"change now, only at a later call ({when}).")
     if set(changed) - _ARCHITECTURE:
         msg += (" To continue training the fitted network with the new value, set it "
                 "together with warm_start=True (no warning then).")
