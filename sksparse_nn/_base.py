@@ -824,13 +824,12 @@ class _BaseSparseMLP(BaseEstimator):
         if valid is not None:
             record["val_loss_before"] = self._eval_loss(net, valid)
             record["val_score_before"] = self._score_part(X, y, sample_weight, val_idx)
-        saved = copy.deepcopy(self.__dict__)
+        saved = self._backup()
         try:
             finished = self._prune_train(net, train, valid, sched, module_target, epochs,
                                          seed)
             if not finished:
-                self.__dict__.clear()
-                self.__dict__.update(saved)
+                self._restore(saved)
                 return self
             self._finalize(net)
             record["sparsity_after"] = self.sparsity_
@@ -844,8 +843,7 @@ class _BaseSparseMLP(BaseEstimator):
                               val_loss_after=None, val_score_after=None)
             record["train_loss_after_fine_tune"] = self._eval_loss(net, train)
         except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
+            self._restore(saved)
             raise
         record["data"] = {
             "val": (f"validation_fraction={validation_fraction} of the (X, y) passed to "
@@ -856,6 +854,18 @@ class _BaseSparseMLP(BaseEstimator):
         }
         self.pruning_record_ = record
         return self
+
+    def _backup(self):
+        # a deep copy drops the optimizer's per-parameter state (Adam's moments):
+        # keep it as a state_dict, which maps by position and loads into the copy
+        return (copy.deepcopy(self.__dict__),
+                copy.deepcopy(self.net_.optimizer_.state_dict()))
+
+    def _restore(self, saved):
+        attrs, optimizer_state = saved
+        self.__dict__.clear()
+        self.__dict__.update(attrs)
+        self.net_.optimizer_.load_state_dict(optimizer_state)
 
     def _check_prune_args(self, target_sparsity, schedule, fine_tune_epochs,
                           validation_fraction):

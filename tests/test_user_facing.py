@@ -94,8 +94,10 @@ def test_prune_needs_a_fitted_model(small_digits):
 
 def test_prune_keeps_the_fitted_model_when_training_fails(dense, small_digits, monkeypatch):
     X, y, Xte, _ = small_digits
-    m = _copy(dense)
+    m = _copy(dense).set_params(warm_start=True, max_iter=1).fit(X, y)
     expected = m.predict_proba(Xte)
+    opt = m.net_.optimizer_
+    moments = [opt.state[p]["exp_avg_sq"].clone() for g in opt.param_groups for p in g["params"]]
 
     def boom(self, net, train, epochs):
         net.module_.linears[0].weight.data.zero_()  # damage, then fail
@@ -107,6 +109,12 @@ def test_prune_keeps_the_fitted_model_when_training_fails(dense, small_digits, m
     monkeypatch.undo()
     np.testing.assert_array_equal(m.predict_proba(Xte), expected)
     assert m.sparsity_ == dense.sparsity_ and m.pruning_record_ is None
+    # Adam's moments come back with the weights (a warm start continues as before)
+    state = m.net_.optimizer_.state
+    params = [p for g in m.net_.optimizer_.param_groups for p in g["params"]]
+    assert all(p in state for p in params)
+    for k, v in enumerate(state[p] for p in params):
+        np.testing.assert_array_equal(v["exp_avg_sq"].numpy(), moments[k].numpy())
     m.prune(X, y, target_sparsity=0.5, fine_tune_epochs=2)  # still a working model
     assert m.sparsity_as_built_ == pytest.approx(0.5, abs=2e-3)
 
