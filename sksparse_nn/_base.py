@@ -746,10 +746,10 @@ class _BaseSparseMLP(BaseEstimator):
             from 10% to 60% of it on a cubic ramp, then the survivors train on.
             Iterative schedules with ``rewind_epoch`` are not supported here.
         fine_tune_epochs : int >= 1 or None, default=None
-            Epochs of the fine-tune; None means ``max(50, max_iter // 2)``. Longer
-            fine-tunes keep more accuracy: on ``load_digits`` (raw pixels), a dense
-            (128, 64) network pruned to 90% lost 2.1 points with 50 epochs and 1.4
-            with 100 (mean of 4 seeds).
+            Epochs of the fine-tune; None means ``max(50, max_iter // 2)``. On
+            ``load_digits``, dense (128, 64) networks pruned to 90% with the
+            defaults lost 0.2-0.9 points of test accuracy on standardised inputs
+            and 0.7-2.0 on raw pixels (5 seeds); 30-50 epochs lost more.
         validation_fraction : float in (0, 1) or None, default=0.1
             Part of ``(X, y)`` held out of the fine-tune, on which the loss and
             score before and after are measured (``pruning_record_``). None:
