@@ -775,8 +775,8 @@ class _BaseSparseMLP(BaseEstimator):
         >>> X, y = load_digits(return_X_y=True)
         >>> clf = SparseMLPClassifier((32,), max_iter=5, random_state=0).fit(X / 16, y)
         >>> clf = clf.prune(X / 16, y, target_sparsity=0.8, fine_tune_epochs=5)
-        >>> clf.sparsity_as_built_ >= 0.8
-        True
+        >>> round(clf.sparsity_as_built_, 2)
+        0.8
         """
         check_is_fitted(self)
         target, sched, epochs = self._check_prune_args(
