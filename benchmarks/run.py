@@ -358,7 +358,7 @@ def section_pruning(quick, lines, data):
         acc = f"{np.mean(accs[k]):.4f}" + (f" (±{np.std(accs[k]):.4f})" if len(seeds) > 1 else "")
         size = pickled_size(m)
         lines.append(
-            f"| {k} | {m.sparsity_:.1%} | {acc} | {m.hidden_layer_sizes_} | "
+            f"| {k} | {m.sparsity_as_built_:.1%} | {acc} | {m.hidden_layer_sizes_} | "
             f"{m.n_features_selected_} | {lat[k] * 1e3:.1f} ms | "
             f"{lat['dense twin'] / lat[k]:.1f}x | {size / 1e3:.0f} kB | {size / size_dense:.3f} |")
         print(lines[-1], flush=True)

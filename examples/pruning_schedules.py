@@ -20,11 +20,9 @@ Run: python examples/pruning_schedules.py [--out-dir DIR] [--fast]
 import argparse
 import os
 import time
-import warnings
 
 import pandas as pd
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
@@ -56,12 +54,11 @@ def main(fast=False, out_dir=None, target_sparsity=0.9):
             random_state=0,
         )
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget
-            clf.fit(X_train, y_train)
+        clf.fit(X_train, y_train)  # the schedule fixes the run: no ConvergenceWarning
         rows[schedule] = {
             "accuracy": clf.score(X_test, y_test),
-            "sparsity": clf.sparsity_,
+            "sparsity": clf.sparsity_as_built_,  # what target_sparsity sets
+            "zeros in coefs_": clf.sparsity_,  # the compacted network
             "hidden_sizes": clf.hidden_layer_sizes_,
             "epochs": clf.n_iter_,
             "fit_s": time.perf_counter() - start,

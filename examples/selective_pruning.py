@@ -26,11 +26,14 @@ from sksparse_nn import SparseMLPClassifier
 
 
 def _print_record(record, removals=False):
-    for key in ("n_removed", "validation_loss_before", "validation_loss_after",
+    for key in ("n_removed", "val_loss_before", "val_loss_after_removal",
+                "val_loss_after_fine_tune", "train_loss_after_fine_tune",
                 "hidden_layer_sizes_after"):
         value = record[key]
         print(f"  {key:<26} {value:.4f}" if isinstance(value, float)
               else f"  {key:<26} {value}")
+    for key, where in record["data"].items():  # which data each loss comes from
+        print(f"  data[{key!r}]: {where}")
     if removals and record["removed"]:
         print("  removed (in order; loss = validation loss once this unit was out):")
         table = pd.DataFrame(record["removed"])

@@ -129,15 +129,16 @@ def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
 
 
 def plot_sparsity(estimator, ax=None):
-    """Fraction of zero weights (left axis) and hidden units alive (right axis,
-    a twin Axes, also available as ``ax.right_ax``) at the end of each epoch."""
+    """Fraction of zero weights (left axis; counted against the network as built,
+    as ``sparsity_as_built_``) and hidden units alive (right axis, a twin Axes,
+    also available as ``ax.right_ax``) at the end of each epoch."""
     est = _fitted(estimator)
     ax = _axes(ax)
     epochs, sparsity = _history_column(est, "sparsity")
     n_epochs, alive = _history_column(est, "neurons_alive")
     line1 = ax.plot(epochs, sparsity, color="C0", label="sparsity")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("fraction of zero weights")
+    ax.set_ylabel("fraction of zero weights (as built)")
     ax.set_ylim(0, 1.08)
     right = ax.twinx()
     line2 = right.plot(n_epochs, alive, color="C1", linestyle="--", label="neurons alive")

@@ -89,7 +89,10 @@ def test_selective_pruning(capsys):
     record = out["fit"].selective_pruning_record_
     assert record is not None and record["n_removed"] == len(record["removed"])
     assert out["after_fit"].selective_pruning_record_ is not None
-    assert "selective_pruning_record_" in capsys.readouterr().out
+    # prune_neurons fine-tunes on the data it selected on: no held-out "after" loss
+    assert out["after_fit"].selective_pruning_record_["val_loss_after_fine_tune"] is None
+    printed = capsys.readouterr().out
+    assert "selective_pruning_record_" in printed and "data['train']" in printed
 
 
 def test_feature_selection_pipeline(tmp_path):

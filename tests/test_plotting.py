@@ -100,7 +100,7 @@ def test_sparsity_plot(clf):
     (alive,) = ax.right_ax.get_lines()
     np.testing.assert_array_equal(alive.get_ydata(), [row["neurons_alive"] for row in hist])
     assert ax.right_ax in ax.figure.axes
-    assert sparsity.get_ydata()[-1] == pytest.approx(clf.sparsity_)
+    assert sparsity.get_ydata()[-1] == pytest.approx(clf.sparsity_as_built_)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sparsity", "neurons alive"]
 
 

@@ -58,7 +58,7 @@ def test_schedules_reach_the_target_exactly(blobs, schedule):
                             learning_rate_init=0.01, n_iter_no_change=100,
                             random_state=0).fit(X, y)
     n_weights = 20 * 40 + 40 * 3
-    zeros = round(m.sparsity_ * n_weights)
+    zeros = round(m.sparsity_as_built_ * n_weights)
     assert abs(zeros - round(0.8 * n_weights)) <= 1
     assert m.score(X, y) > 0.7
 
@@ -118,8 +118,8 @@ def test_selective_pruning_removes_redundant_neurons_within_tolerance():
     rec = m.selective_pruning_record_
     assert rec["n_removed"] >= 16
     assert m.hidden_layer_sizes_[0] == 32 - rec["n_removed"]
-    assert rec["validation_loss_after"] <= rec["validation_loss_before"] + tol + 1e-9
-    assert all(r["loss"] <= rec["validation_loss_before"] + tol + 1e-9 for r in rec["removed"])
+    assert rec["val_loss_after_removal"] <= rec["val_loss_before"] + tol + 1e-9
+    assert all(r["loss"] <= rec["val_loss_before"] + tol + 1e-9 for r in rec["removed"])
     full = SparseMLPClassifier((32,), max_iter=30, random_state=0).fit(X, y)
     assert m.score(X, y) >= full.score(X, y) - 0.04
 
@@ -133,7 +133,8 @@ def test_selective_pruning_on_a_fitted_model():
     m.prune_neurons(X[400:], y[400:], tol=0.01, fine_tune_epochs=2)
     rec = m.selective_pruning_record_
     assert rec["n_removed"] > 0 and m.hidden_layer_sizes_[0] == 24 - rec["n_removed"]
-    assert rec["validation_loss_after"] <= rec["validation_loss_before"] + 0.01 + 1e-9
+    assert rec["val_loss_after_removal"] <= rec["val_loss_before"] + 0.01 + 1e-9
+    assert rec["val_loss_after_fine_tune"] is None  # the fine-tune trained on that data
     assert m.score(X[400:], y[400:]) >= before - 0.03
 
 
@@ -152,7 +153,7 @@ def test_unit_power_prefers_removing_whole_units(blobs):
               target_sparsity=0.9, n_iter_no_change=100, random_state=0)
     plain = SparseMLPClassifier(prune_schedule=Gradual(), **kw).fit(X, y)
     units = SparseMLPClassifier(prune_schedule=Gradual(unit_power=2), **kw).fit(X, y)
-    assert abs(units.sparsity_ - plain.sparsity_) < 0.01
+    assert abs(units.sparsity_as_built_ - plain.sparsity_as_built_) < 0.01
     assert units.hidden_layer_sizes_[0] < 0.7 * plain.hidden_layer_sizes_[0]
     assert units.score(X, y) > plain.score(X, y) - 0.05
 
@@ -180,7 +181,7 @@ def test_max_units_bounds_the_compacted_network_at_the_target(blobs, schedule):
                             n_iter_no_change=100, random_state=0).fit(X, y)
     assert m.hidden_layer_sizes_[0] <= 16 and m.hidden_layer_sizes_[1] <= 10
     n_weights = 20 * 40 + 40 * 20 + 20 * 3
-    assert abs(round(m.sparsity_ * n_weights) - round(0.8 * n_weights)) <= 1
+    assert abs(round(m.sparsity_as_built_ * n_weights) - round(0.8 * n_weights)) <= 1
     assert m.score(X, y) > 0.7
     # the same schedule without the cap keeps more units
     free = clone(m).set_params(prune_schedule__max_units=None).fit(X, y)
@@ -192,7 +193,7 @@ def test_max_units_tighter_than_the_target_gives_a_sparser_network(blobs):
     m = SparseMLPClassifier((40, 20), max_iter=10, prune_schedule=Gradual(max_units=(8, 5)),
                             target_sparsity=0.8, random_state=0).fit(X, y)
     assert m.hidden_layer_sizes_[0] <= 8 and m.hidden_layer_sizes_[1] <= 5
-    assert sum(m.nonzero_weights_) <= 215 and m.sparsity_ > 0.8
+    assert sum(m.nonzero_weights_) <= 215 and m.sparsity_as_built_ > 0.8
 
 
 @pytest.mark.parametrize("seed", range(6))

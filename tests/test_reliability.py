@@ -312,7 +312,8 @@ def test_bad_set_params_on_fitted_model_fails_at_next_fit():
     X, y = _data()
     clf = SparseMLPClassifier(**TINY).fit(X, y)
     before = clf.predict_proba(X)
-    clf.set_params(dropout=1.0)
+    with pytest.warns(UserWarning, match="dropout set on a fitted"):
+        clf.set_params(dropout=1.0)
     with pytest.raises(InvalidParameterError, match="'dropout' parameter"):
         clf.fit(X, y)
     # the old fitted model is still there and unchanged
