@@ -1,18 +1,22 @@
-"""Multiclass classifier with elastic-net weights, batch norm and dropout.
+"""
+Multiclass classifier with elastic-net weights, batch norm and dropout
+======================================================================
 
-Keras:
+The Keras network::
+
     Dense(128, kernel_regularizer=l1_l2(l1=0.01, l2=0.001)), BatchNormalization(),
     Activation("relu"), Dropout(0.5), ... Dense(10, "softmax")
 
-In our API the same network is one estimator: ``l1`` + ``l2`` is the elastic net
-(the L1 part as an exact-zero proximal step, the L2 part as weight decay),
-``batch_norm=True`` puts batch normalisation before each hidden activation and
-``dropout=0.5`` drops half the units after it. At prediction time batch norm is
-folded into the weights and dropout is gone.
+is one estimator here: ``l1`` + ``l2`` is the elastic net (the L1 part as an
+exact-zero proximal step, the L2 part as weight decay), ``batch_norm=True`` puts
+batch normalisation before each hidden activation and ``dropout=0.5`` drops half
+the units after it. At prediction time batch norm is folded into the weights and
+dropout is gone.
 
-Run: python examples/multiclass_classifier.py [--fast]
+Run: ``python examples/multiclass_classifier.py [--fast]``
 """
 
+# %%
 import argparse
 import warnings
 
@@ -24,6 +28,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sksparse_nn import SparseMLPClassifier
+
+
+# %%
+# Fit and report
+# --------------
 
 
 def main(fast=False):
@@ -61,10 +70,21 @@ def main(fast=False):
         "accuracy": accuracy,
         "sparsity": clf.sparsity_,
         "hidden_layer_sizes": clf.hidden_layer_sizes_,
+        "model": clf,
     }
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Multiclass classifier with elastic-net weights, batch norm and dropout.")
     parser.add_argument("--fast", action="store_true", help="a few epochs only (smoke test)")
-    main(**vars(parser.parse_args()))
+    results = main(**vars(parser.parse_args()))
+
+# %%
+# Sparsity during training
+# ------------------------
+# The fraction of zero weights and the hidden units alive per epoch
+# (:func:`~sksparse_nn.plotting.plot_sparsity`).
+if __name__ == "__main__":
+    from sksparse_nn.plotting import plot_sparsity
+
+    plot_sparsity(results["model"])

@@ -780,7 +780,7 @@ _PARAMETERS_DOC = """\
 _ATTRIBUTES_DOC = """\
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` had string column names.
     n_outputs_ : int
         Number of network outputs.
@@ -817,7 +817,7 @@ _ATTRIBUTES_DOC = """\
         Hidden sizes after neuron removal.
     n_features_selected_ : int
         Input features the network still reads.
-    feature_importances_ : ndarray of shape (n_features_in_,)
+    feature_importances_ : ndarray of shape (n_features,)
         L2 norm of each input's outgoing weights, normalised to sum to 1;
         exactly 0 for features the network no longer reads.
     selective_pruning_record_ : dict or None
@@ -855,9 +855,9 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     >>> from sksparse_nn import SparseMLPClassifier
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> clf = make_pipeline(StandardScaler(), SparseMLPClassifier(
-    ...     (32,), l1=3e-3, max_iter=20, random_state=0)).fit(X, y)
-    >>> clf[-1].sparsity_ > 0.5
-    True
+    ...     (32,), target_sparsity=0.9, max_iter=20, random_state=0)).fit(X, y)
+    >>> round(float(clf[-1].sparsity_), 2)
+    0.9
     """
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
