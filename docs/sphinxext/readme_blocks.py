@@ -2,7 +2,8 @@
 
 The benchmark scripts write their tables into README.md between
 ``<!-- NAME:START -->`` and ``<!-- NAME:END -->`` markers. A page whose source holds
-the line ``{readme-blocks}`` gets every such block in its place, in README order,
+the line ``<!-- readme-blocks -->`` (invisible where the markdown is
+read raw, e.g. on GitHub) gets every such block in its place, in README order,
 each under a level-2 heading, its own headings shifted to start at level 3, so a
 new benchmark block appears on the site without editing the docs.
 """
@@ -10,7 +11,7 @@ new benchmark block appears on the site without editing the docs.
 import re
 from pathlib import Path
 
-PLACEHOLDER = "{readme-blocks}"
+PLACEHOLDER = "<!-- readme-blocks -->"
 BLOCK = re.compile(r"<!-- ([A-Z0-9_]+):START -->\n(.*?)<!-- \1:END -->", re.DOTALL)
 HEADING = re.compile(r"^(#{1,6}) ", re.MULTILINE)
 TITLES = {
