@@ -162,6 +162,6 @@ html_theme_options = {
 }
 html_show_sourcelink = False
 html_last_updated_fmt = None
-html_sidebars = {"index": [], "install": []}
+html_sidebars = {"index": []}
 
 myst_heading_anchors = 3

@@ -72,8 +72,8 @@ def main(fast=False, out_dir=None, target_sparsity=0.9):
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     epochs = 6 if fast else 60
 
-    def fit(**params):
-        clf = SparseMLPClassifier(hidden_layer_sizes=(128, 64), max_iter=epochs,
+    def fit(max_iter=epochs, **params):
+        clf = SparseMLPClassifier(hidden_layer_sizes=(128, 64), max_iter=max_iter,
                                   random_state=0, **params)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget
@@ -95,9 +95,11 @@ def main(fast=False, out_dir=None, target_sparsity=0.9):
     table.index.name = f"schedule (target {target_sparsity:.0%})"
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
 
-    # the accuracy / sparsity trade-off of the gradual schedule
-    targets = [0.0, 0.8, 0.95] if fast else [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99]
-    tradeoff = {f"{t:.0%}": fit(prune_schedule="gradual", target_sparsity=t)
+    # the accuracy / sparsity trade-off of the gradual schedule (a few more epochs
+    # in the fast run: six are too few to prune to 90% and recover)
+    targets = [0.0, 0.5, 0.8, 0.9] if fast else [0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99]
+    tradeoff = {f"{t:.0%}": fit(max_iter=20 if fast else epochs, prune_schedule="gradual",
+                                target_sparsity=t)
                 for t in targets}
     print("\ngradual: test accuracy by target sparsity")
     for name, clf in tradeoff.items():
