@@ -747,11 +747,11 @@ _PARAMETERS_DOC = """\
     tol : float, default=1e-4
         Without early stopping, training stops when the training loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs (as scikit-learn's MLP).
-    prune_schedule : {None, "one_shot", "gradual", "iterative", "dynamic"} or PruneSchedule, default=None
-        When weights are pruned by magnitude (a
-        :class:`~sksparse_nn.schedules.PruneSchedule` object makes its parameters
-        tunable, e.g. ``prune_schedule__end``). None with ``target_sparsity > 0``
-        means "gradual".
+    prune_schedule : str, PruneSchedule or None, default=None
+        When weights are pruned by magnitude: "one_shot", "gradual",
+        "iterative", "dynamic", or a :class:`~sksparse_nn.schedules.PruneSchedule`
+        object (its parameters are then tunable, e.g. ``prune_schedule__end``).
+        None with ``target_sparsity > 0`` means "gradual".
     target_sparsity : float in [0, 1), default=0
         Fraction of connection weights that are exactly zero at the end of fit.
     neuron_threshold : float >= 0, default=0
