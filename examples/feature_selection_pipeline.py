@@ -48,14 +48,14 @@ def main(fast=False, out_dir=None, input_l1=0.02):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)  # a DataFrame
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.3, random_state=0, stratify=y)
-    epochs = 10 if fast else 100
+    epochs = 40 if fast else 100  # 40 epochs are enough for a path worth drawing
 
     def selector_net(strength):
         return SparseMLPClassifier(hidden_layer_sizes=(16,), input_l1=strength,
                                    batch_size=32, max_iter=epochs, random_state=0)
 
     # 1) the input_l1 path: how many features survive, and at what accuracy
-    strengths = [0.02, 0.1] if fast else [0.003, 0.01, 0.02, 0.05, 0.1]
+    strengths = [0.003, 0.01, 0.03, 0.1, 0.3] if fast else [0.003, 0.01, 0.02, 0.05, 0.1, 0.3]
     path = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # fixed epoch budget

@@ -99,7 +99,11 @@ def test_feature_selection_pipeline(tmp_path):
 
     names = set(load_breast_cancer().feature_names)
     assert out["selected"] and set(out["selected"]) <= names
-    assert [set(step) for step in out["path"]] == [{"input_l1", "n_selected", "score"}] * 2
+    path = out["path"]
+    assert [set(step) for step in path] == [{"input_l1", "n_selected", "score"}] * 5
+    # a stronger penalty keeps fewer features: the path reaches few from all
+    kept = [step["n_selected"] for step in path]
+    assert kept == sorted(kept, reverse=True) and kept[0] >= 25 and kept[-1] <= 5
     assert (tmp_path / "path.png").exists() and (tmp_path / "importances.png").exists()
 
 
