@@ -5,6 +5,7 @@ performance page. Fast: no Sphinx build (CI builds the site with -W)."""
 
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import runpy
@@ -69,12 +70,15 @@ def _resolve(qualname):
 
 @pytest.fixture(scope="module")
 def conf():
-    # conf.py is plain Python: run it for the settings it shares with the site
-    saved = list(sys.path)
+    # conf.py is plain Python: run it for the settings it shares with the site,
+    # then undo what it does to the process (path, environment)
+    saved_path, saved_env = list(sys.path), dict(os.environ)
     try:
         return runpy.run_path(str(DOCS / "conf.py"))
     finally:
-        sys.path[:] = saved
+        sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
 
 
 def test_every_public_name_is_in_the_api_reference():
