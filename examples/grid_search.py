@@ -1,17 +1,22 @@
-"""GridSearchCV over the sparsity hyperparameters.
+"""
+GridSearchCV over the sparsity hyperparameters
+==============================================
 
 Every hyperparameter is a flat constructor argument, so scikit-learn's model
 selection works unchanged: here a grid over ``l1``, ``dropout``,
 ``prune_schedule``, ``target_sparsity`` and ``neuron_threshold`` on the
-breast-cancer data, 3-fold cross-validated, with a StandardScaler in the
-pipeline (fitted inside each fold).
+breast-cancer data, 3-fold cross-validated, with a
+:class:`~sklearn.preprocessing.StandardScaler` in the pipeline (fitted inside
+each fold).
 
 Prints the best parameters, the five best candidates with their sparsity, and
-the refitted best model's test accuracy and size.
+the refitted best model's test accuracy and size. The gallery runs the tiny
+``--fast`` grid.
 
-Run: python examples/grid_search.py [--n-jobs N] [--fast]
+Run: ``python examples/grid_search.py [--n-jobs N] [--fast]``
 """
 
+# %%
 import argparse
 import warnings
 
@@ -23,6 +28,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sksparse_nn import SparseMLPClassifier
+
+
+# %%
+# The search
+# ----------
+# Parameters of the network step are addressed as ``net__<name>``, as for any
+# scikit-learn pipeline.
 
 
 def main(fast=False, n_jobs=1):
@@ -74,7 +86,7 @@ def main(fast=False, n_jobs=1):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="GridSearchCV over the sparsity hyperparameters.")
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--fast", action="store_true", help="a tiny grid (smoke test)")
     main(**vars(parser.parse_args()))

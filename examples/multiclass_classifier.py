@@ -1,28 +1,36 @@
-"""Multiclass classifier with elastic-net weights, batch norm and dropout.
+"""
+Multiclass classifier with elastic-net weights, batch norm and dropout
+======================================================================
 
-Keras:
+The Keras network::
+
     Dense(128, kernel_regularizer=l1_l2(l1=0.01, l2=0.001)), BatchNormalization(),
     Activation("relu"), Dropout(0.5), ... Dense(10, "softmax")
 
-In our API the same network is one estimator: ``l1`` + ``l2`` is the elastic net
-(the L1 part as an exact-zero proximal step, the L2 part as weight decay),
-``batch_norm=True`` puts batch normalisation before each hidden activation and
-``dropout=0.5`` drops half the units after it. At prediction time batch norm is
-folded into the weights and dropout is gone.
+is one estimator here: ``l1`` + ``l2`` is the elastic net (the L1 part as an
+exact-zero proximal step, the L2 part as weight decay), ``batch_norm=True`` puts
+batch normalisation before each hidden activation and ``dropout=0.5`` drops half
+the units after it. At prediction time batch norm is folded into the weights and
+dropout is gone.
 
-Run: python examples/multiclass_classifier.py [--fast]
+Run: ``python examples/multiclass_classifier.py [--fast]``
 """
 
+# %%
 import argparse
 
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sksparse_nn import SparseMLPClassifier
+
+
+# %%
+# Fit and report
+# --------------
 
 
 def main(fast=False):
@@ -36,7 +44,7 @@ def main(fast=False):
         l2=0.001,          # ... and L2 part
         batch_norm=True,
         dropout=0.5,
-        max_iter=5 if fast else 100,
+        max_iter=12 if fast else 100,
         early_stopping=True,
         n_iter_no_change=15,
         random_state=0,
@@ -59,10 +67,21 @@ def main(fast=False):
         "accuracy": accuracy,
         "sparsity": clf.sparsity_,
         "hidden_layer_sizes": clf.hidden_layer_sizes_,
+        "model": clf,
     }
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Multiclass classifier with elastic-net weights, batch norm and dropout.")
     parser.add_argument("--fast", action="store_true", help="a few epochs only (smoke test)")
-    main(**vars(parser.parse_args()))
+    results = main(**vars(parser.parse_args()))
+
+# %%
+# Sparsity during training
+# ------------------------
+# The fraction of zero weights and the hidden units alive per epoch
+# (:func:`~sksparse_nn.plotting.plot_sparsity`).
+if __name__ == "__main__":
+    from sksparse_nn.plotting import plot_sparsity
+
+    plot_sparsity(results["model"])

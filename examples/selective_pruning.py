@@ -1,18 +1,21 @@
-"""Selective (trial-and-error) neuron pruning.
+"""
+Selective (trial-and-error) neuron pruning
+==========================================
 
-Magnitude pruning removes weights; selective pruning removes whole hidden units.
-With ``selective_pruning_tol`` set, after training every hidden unit is tried out
-on the validation split: it stays out if the validation loss rises by at most the
-tolerance (accumulated over all removals). Passes repeat until nothing more can
-go, then the smaller network is fine-tuned. ``selective_pruning_record_`` says
-what went and what it cost.
+Magnitude pruning removes weights; selective pruning removes whole hidden units
+(see :doc:`/user_guide/neuron_removal`). With ``selective_pruning_tol`` set, after
+training every hidden unit is tried out on the validation split: it stays out if
+the validation loss rises by at most the tolerance (accumulated over all
+removals). Passes repeat until nothing more can go, then the smaller network is
+fine-tuned. ``selective_pruning_record_`` says what went and what it cost.
 
-``prune_neurons(X, y, tol)`` does the same to an already fitted model, on
-held-out data you provide.
+:meth:`~sksparse_nn.SparseMLPClassifier.prune_neurons` does the same to an
+already fitted model, on held-out data you provide.
 
-Run: python examples/selective_pruning.py [--fast]
+Run: ``python examples/selective_pruning.py [--fast]``
 """
 
+# %%
 import argparse
 import warnings
 
@@ -39,6 +42,11 @@ def _print_record(record, removals=False):
         table = pd.DataFrame(record["removed"])
         print("    " + table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
               .replace("\n", "\n    "))
+
+
+# %%
+# In ``fit``, then on a fitted model
+# ----------------------------------
 
 
 def main(fast=False, tol=0.02):
@@ -79,7 +87,7 @@ def main(fast=False, tol=0.02):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Selective (trial-and-error) neuron pruning.")
     parser.add_argument("--tol", type=float, default=0.02)
     parser.add_argument("--fast", action="store_true", help="a few epochs only (smoke test)")
     main(**vars(parser.parse_args()))

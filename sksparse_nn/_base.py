@@ -226,13 +226,16 @@ class _BaseSparseMLP(BaseEstimator):
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values (class labels for the classifier).
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights of the loss.
 
         Returns
         -------
-        self
+        self : object
+            The fitted estimator.
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
@@ -637,7 +640,7 @@ class _BaseSparseMLP(BaseEstimator):
         }
 
     def prune_neurons(self, X, y, tol, fine_tune_epochs=None, sample_weight=None):
-        """Selective (trial-and-error) neuron pruning of an already fitted model.
+        """Remove hidden units of a fitted model by trial and error (selective pruning).
 
         Each hidden unit is tried out on ``(X, y)``; it stays out if the loss on that
         data stays within ``tol`` of the loss before pruning. Passes repeat until
@@ -651,23 +654,26 @@ class _BaseSparseMLP(BaseEstimator):
         X : array-like or sparse matrix of shape (n_samples, n_features)
             Held-out data: units are selected on it and the fine-tune trains on it.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Its targets.
         tol : float >= 0
             Largest accumulated rise of the loss on ``(X, y)`` the removals may cost.
         fine_tune_epochs : int >= 0 or None, default=None
             Epochs of fine-tuning after the removals; None means
             ``max(1, max_iter // 10)``, 0 none.
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
 
         Returns
         -------
-        self
-            With ``selective_pruning_record_``: ``val_loss_before`` and
-            ``val_loss_after_removal`` are losses on ``(X, y)`` before and after the
-            removals (before any fine-tune); ``train_loss_after_fine_tune`` is the loss
-            on ``(X, y)`` after the fine-tune, which trained on it, so it is a
-            training loss; ``val_loss_after_fine_tune`` is None (no data was left
-            out). ``data`` says which data each number comes from. Judge the result
-            on other data (e.g. ``score`` on a test set).
+        self : object
+            The pruned estimator, with ``selective_pruning_record_``:
+            ``val_loss_before`` and ``val_loss_after_removal`` are losses on
+            ``(X, y)`` before and after the removals (before any fine-tune);
+            ``train_loss_after_fine_tune`` is the loss on ``(X, y)`` after the
+            fine-tune, which trained on it, so it is a training loss;
+            ``val_loss_after_fine_tune`` is None (no data was left out). ``data``
+            says which data each number comes from. Judge the result on other data
+            (e.g. ``score`` on a test set).
         """
         check_is_fitted(self)
         if not isinstance(tol, Real) or isinstance(tol, bool) or not tol >= 0:
@@ -1081,9 +1087,12 @@ class _BaseSparseMLP(BaseEstimator):
 
     @property
     def penalty(self):
-        """Always ``"l1"``: importances of dropped features are exactly zero, so
+        """Always ``"l1"``, so ``SelectFromModel`` keeps exactly the features read.
+
+        Importances of dropped features are exactly zero, so
         ``SelectFromModel`` uses its near-zero default threshold (1e-5) and keeps
-        exactly the features the network still reads."""
+        exactly the features the network still reads.
+        """
         return "l1"
 
     # ------------------------------------------------------------ persistence
@@ -1138,47 +1147,55 @@ class _BaseSparseMLP(BaseEstimator):
         return tags
 
 
-class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
-    """Multi-layer perceptron classifier that trains genuinely sparse networks.
-
-    Parameters
-    ----------
+# The two estimators share every hyperparameter and fitted attribute: one text
+# for both docstrings, so they cannot drift apart.
+_PARAMETERS_DOC = """\
     hidden_layer_sizes : tuple of int, default=(100,)
-        Units per hidden layer (before pruning).
+        Units per hidden layer before pruning; ``hidden_layer_sizes_`` holds
+        what is left after fit.
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+        Activation of the hidden layers.
     l1 : float >= 0, default=0
         L1 strength on every connection weight, applied as a proximal
         (soft-threshold) step after each optimizer step, so weights become exactly
         zero. Roughly: a weight whose average loss gradient is smaller than ``l1``
         goes to zero. ``1e-4`` barely changes a network, ``1`` zeroes everything.
+        The penalty starts after 25% of the steps; after 80% the zero pattern is
+        frozen and the survivors are refitted without shrinkage.
     l2 : float >= 0, default=0
-        L2 strength (weight decay) on connection weights.
+        L2 strength (weight decay) on connection weights, not biases.
     input_l1 : float >= 0, default=0
         Group-lasso strength on each input feature's outgoing weights (proximal):
         whole features drop out with exactly zero weights (feature selection).
     dropout : float in [0, 1), default=0
         Dropout probability after each hidden activation.
     batch_norm : bool, default=False
-        Batch normalisation before each hidden activation.
+        Batch normalisation before each hidden activation (folded into the
+        weights for prediction).
     max_iter : int, default=200
-        Epochs.
+        Number of epochs.
     batch_size : int or "auto", default="auto"
-        ``"auto"`` is ``min(200, n_samples)``.
+        Mini-batch size; ``"auto"`` is ``min(200, n_samples)``.
     learning_rate_init : float, default=1e-3
         Adam's learning rate.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data, stop when the validation
         score has not improved by ``tol`` for ``n_iter_no_change`` epochs, restore
-        the best weights.
+        the best weights. Stopping waits until a prune schedule or the L1 support
+        is final.
     validation_fraction : float in (0, 1), default=0.1
+        Fraction of the training data held out for early stopping and selective
+        pruning.
     n_iter_no_change : int, default=10
+        Epochs without an improvement of at least ``tol`` before training stops.
     tol : float, default=1e-4
         Without early stopping, training stops when the training loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs (as scikit-learn's MLP).
-    prune_schedule : None, "one_shot", "gradual", "iterative", "dynamic" or a
-        :class:`~sksparse_nn.schedules.PruneSchedule`, default=None
-        When weights are pruned by magnitude. None with ``target_sparsity > 0``
-        means "gradual".
+    prune_schedule : str, PruneSchedule or None, default=None
+        When weights are pruned by magnitude: "one_shot", "gradual",
+        "iterative", "dynamic", or a :class:`~sksparse_nn.schedules.PruneSchedule`
+        object (its parameters are then tunable, e.g. ``prune_schedule__end``).
+        None with ``target_sparsity > 0`` means "gradual".
     target_sparsity : float in [0, 1), default=0
         Fraction of connection weights that are exactly zero at the end of fit.
     neuron_threshold : float >= 0, default=0
@@ -1189,7 +1206,9 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         split and removed if the validation loss rises by at most this much
         (accumulated over all removals), passes repeat until nothing more goes,
         then a short fine-tune. See ``selective_pruning_record_``.
-    random_state : int, RandomState or None, default=None
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weight initialisation, the shuffling, dropout and the
+        validation split; the global torch random state is left untouched.
     device : str or torch.device, default="cpu"
         Where training runs ("cuda" for a GPU). Prediction runs on the CPU on the
         compacted network.
@@ -1200,36 +1219,118 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     n_threads : int or None, default=None
         Torch threads while fitting; None chooses by network size (one thread for
         small nets). The global setting is restored afterwards.
+"""
 
-    Attributes
-    ----------
-    classes_, n_features_in_, feature_names_in_, n_outputs_
-    net_ : the skorch net used for training (its ``history`` has per-epoch
-        ``train_loss``, ``valid_loss``, ``valid_score``, ``sparsity``,
-        ``neurons_alive``).
-    compact_model_ : :class:`~sksparse_nn.CompactMLP` used by predict.
-    coefs_, intercepts_ : lists of arrays (scikit-learn layout).
-    loss_curve_, loss_, best_loss_, n_iter_ : as in scikit-learn's MLP.
-    validation_scores_, best_validation_score_ : with early stopping.
-    sparsity_ : fraction of exactly-zero connection weights in ``coefs_`` (the
-        fitted network: removed units are absent, unread inputs are zero rows).
-    nonzero_weights_ : nonzero weights of each ``coefs_`` layer; their sum is the
-        number of nonzeros in ``coefs_``.
-    sparsity_as_built_ : what ``target_sparsity`` sets: fraction of zero weights
-        of the trained network counted against the network as built, before dead
-        units were removed.
-    hidden_layer_sizes_ : hidden sizes after neuron pruning.
-    n_features_selected_ : input features the network still reads.
-    feature_importances_ : normalised input weight norms (0 for dropped features).
+_ATTRIBUTES_DOC = """\
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during fit, when ``X`` had string column names.
+    n_outputs_ : int
+        Number of network outputs.
+    net_ : skorch.NeuralNet
+        The skorch net used for training; its ``history`` has per-epoch
+        ``train_loss``, ``valid_loss``, ``valid_score``, ``sparsity`` and
+        ``neurons_alive``.
+    compact_model_ : CompactMLP
+        The inference network ``predict`` uses (removed units and unread inputs
+        are gone from its matrices).
+    coefs_ : list of ndarray
+        Effective weights per layer, scikit-learn layout ``(n_in, n_out)``
+        (batch norm folded in).
+    intercepts_ : list of ndarray
+        Bias vector per layer.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    loss_ : float
+        Training loss of the last epoch.
+    best_loss_ : float
+        Lowest training loss reached.
+    n_iter_ : int
+        Epochs run.
+    validation_scores_ : list of float or None
+        Validation score per epoch, with ``early_stopping=True``.
+    best_validation_score_ : float or None
+        Best validation score, with ``early_stopping=True``.
+    sparsity_ : float
+        Fraction of exactly-zero connection weights in ``coefs_`` (the fitted
+        network: removed units are absent, unread inputs are zero rows).
+    nonzero_weights_ : list of int
+        Nonzero weights of each ``coefs_`` layer; their sum is the number of
+        nonzeros in ``coefs_``.
+    sparsity_as_built_ : float
+        What ``target_sparsity`` sets: the fraction of zero weights of the trained
+        network counted against the network as built, before dead units were
+        removed (removed units count as zeros).
+    hidden_layer_sizes_ : tuple of int
+        Hidden sizes after neuron removal.
+    n_features_selected_ : int
+        Input features the network still reads.
+    feature_importances_ : ndarray of shape (n_features,)
+        L2 norm of each input's outgoing weights, normalised to sum to 1;
+        exactly 0 for features the network no longer reads.
     selective_pruning_record_ : dict or None
         Units removed by selective pruning and the losses before and after, each
         named by the data it was measured on (see :meth:`prune_neurons`).
     pruning_record_ : dict or None
-        Set by :meth:`prune`.
+        Set by :meth:`prune`: losses and scores before and after, and the data
+        each was measured on.
+"""
+
+
+class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
+    __doc__ = f"""Multi-layer perceptron classifier that trains genuinely sparse networks.
+
+    Binary and multiclass targets. Sparsity comes from an L1 proximal step
+    (``l1``, ``input_l1``), magnitude pruning on a schedule (``prune_schedule``,
+    ``target_sparsity``) and neuron removal; prediction runs on the compacted
+    network. See the :ref:`user guide <user_guide>`.
+
+    Parameters
+    ----------
+{_PARAMETERS_DOC}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+{_ATTRIBUTES_DOC}
+    See Also
+    --------
+    SparseMLPRegressor : The regressor.
+    sklearn.neural_network.MLPClassifier : The dense MLP of scikit-learn.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sksparse_nn import SparseMLPClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), SparseMLPClassifier(
+    ...     (32,), target_sparsity=0.9, max_iter=20, random_state=0)).fit(X, y)
+    >>> round(float(clf[-1].sparsity_as_built_), 2)
+    0.9
     """
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over ``(X, y)``; ``classes`` is required on the first call."""
+        """Train for one epoch over ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever appear; required on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
         return self._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     def _is_classifier(self):
@@ -1317,7 +1418,18 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
             del self._incremental_call
 
     def predict_proba(self, X):
-        """Class probabilities, float64, columns ordered as ``classes_``."""
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities (float64), columns ordered as ``classes_``.
+        """
         z = self._decision(X)
         if len(self.classes_) == 2:
             p = expit(z[:, 0]).astype(np.float64)
@@ -1332,9 +1444,33 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         return zt.T
 
     def predict_log_proba(self, X):
+        """Predict the logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities, columns ordered as ``classes_``.
+        """
         return np.log(self.predict_proba(X))
 
     def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels, from ``classes_``.
+        """
         z = self._decision(X)
         if len(self.classes_) == 2:
             return self.classes_[(z[:, 0] > 0).astype(int)]
@@ -1347,17 +1483,53 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
 
 
 class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
-    """Multi-layer perceptron regressor that trains genuinely sparse networks.
+    __doc__ = f"""Multi-layer perceptron regressor that trains genuinely sparse networks.
 
-    Same parameters and attributes as :class:`SparseMLPClassifier` (no
-    ``classes_``). Targets are standardised internally (mean 0, variance 1 per
-    output), so ``l1`` means the same on every target scale; ``loss_curve_`` is
-    the mean squared error in that standardised scale. Multi-output ``y`` is
-    supported.
+    Targets are standardised internally (mean 0, variance 1 per output), so
+    ``l1`` means the same on every target scale; ``loss_curve_`` is the mean
+    squared error in that standardised scale. Multi-output ``y`` is supported.
+    See the :ref:`user guide <user_guide>`.
+
+    Parameters
+    ----------
+{_PARAMETERS_DOC}
+    Attributes
+    ----------
+{_ATTRIBUTES_DOC}
+    See Also
+    --------
+    SparseMLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : The dense MLP of scikit-learn.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sksparse_nn import SparseMLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.uniform(size=(200, 5))
+    >>> y = X[:, 0] - 2 * X[:, 1]
+    >>> reg = SparseMLPRegressor((16,), input_l1=0.02, max_iter=50, random_state=0)
+    >>> reg.fit(X, y).n_features_selected_ <= 5
+    True
     """
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``."""
+        """Train for one epoch over ``(X, y)``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
         return self._partial_fit(X, y, sample_weight=sample_weight)
 
     def _is_classifier(self):
@@ -1394,6 +1566,18 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
         return self.n_outputs_
 
     def predict(self, X):
+        """Predict target values.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predictions, in the scale of the training targets.
+        """
         z = self._decision(X) * self._y_scale + self._y_mean
         if self._y_ndim == 1:
             return z[:, 0]

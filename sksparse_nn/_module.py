@@ -573,16 +573,33 @@ class CompactMLP:
     core spinning for about 0.1 s after a product, which slowed oneDNN products
     that followed 2-5x when the two were mixed.
 
+    Fitted estimators build it (``compact_model_``); it is rarely made by hand.
+
+    Parameters
+    ----------
+    input_index : array-like of int
+        Columns of the original input that the network still reads.
+    weights : list of ndarray or scipy.sparse.csr_array, shape (out, in)
+        Storage form: CSR for sparse layers (small pickles), dense otherwise.
+    biases : list of ndarray
+        Bias vector per layer.
+    activation : {"relu", "tanh", "logistic", "identity"}
+        Activation of the hidden layers (the output layer is linear).
+    n_features : int, default=None
+        Width of the original input; None means ``len(input_index)``.
+
     Attributes
     ----------
     input_index : ndarray of int
         Columns of the original input that the network still reads.
     n_features : int
         Width of the original input.
-    weights : list of ndarray or scipy.sparse.csr_array, shape (out, in)
-        Storage form: CSR for sparse layers (small pickles), dense otherwise.
+    weights : list of ndarray or scipy.sparse.csr_array
+        The weight matrices, shape (out, in).
     biases : list of ndarray
+        Bias vector per layer.
     activation : str
+        Activation of the hidden layers.
     """
 
     def __init__(self, input_index, weights, biases, activation, n_features=None):
@@ -595,6 +612,20 @@ class CompactMLP:
     @classmethod
     @torch.no_grad()
     def from_module(cls, module, sparse_density=SPARSE_DENSITY):
+        """Build the inference form of a trained network module.
+
+        Parameters
+        ----------
+        module : SparseMLP
+            The trained torch module (``estimator.net_.module_``).
+        sparse_density : float, default=SPARSE_DENSITY
+            Layers with at most this fraction of nonzeros are stored as CSR.
+
+        Returns
+        -------
+        model : CompactMLP
+            The compacted network.
+        """
         Ws, bs = [], []
         n_hidden = len(module.hidden_layer_sizes)
         for i, linear in enumerate(module.linears):
@@ -723,11 +754,22 @@ class CompactMLP:
         return full
 
     def sparse_first(self, engine="numpy"):
-        """Whether the first layer is multiplied as a sparse matrix by this engine
-        (``"numpy"`` or ``"torch"``, see :meth:`decision`). Decided once, in the
-        kernel cache: for numpy by its density over the full input width
-        (``SPARSE_FIRST_DENSITY``), for torch by the cost model (``COST_*``,
-        ``BAGS_MAX_DENSITY``)."""
+        """Tell whether this engine multiplies the first layer as a sparse matrix.
+
+        Decided once, in the kernel cache: for numpy by its density over the full
+        input width (``SPARSE_FIRST_DENSITY``), for torch by the cost model
+        (``COST_*``, ``BAGS_MAX_DENSITY``).
+
+        Parameters
+        ----------
+        engine : {"numpy", "torch"}, default="numpy"
+            The engine (see :meth:`decision`).
+
+        Returns
+        -------
+        sparse : bool
+            True when the first layer takes the sparse kernel.
+        """
         cache = self.__dict__.setdefault("_kernels", {})
         key = ("sparse_first", engine)
         if key not in cache:
@@ -748,7 +790,7 @@ class CompactMLP:
         return cache[key]
 
     def decision(self, X, check_finite=False):
-        """Raw network outputs for ``X`` (n_samples, n_features) -> (n, n_outputs).
+        """Compute the raw network outputs for ``X``.
 
         float32 input runs in float32, on torch's kernels from ``TORCH_MIN_ROWS``
         rows on (``TORCH_MIN_ROWS_BAGS`` for a sparse first layer; see :meth:`_engine`
@@ -762,6 +804,20 @@ class CompactMLP:
         there (nan * w, inf * 0 and inf - inf are all non-finite), so the input
         needs no separate scan. The sparse first layer judges each transposed
         chunk while it is in cache; otherwise the input itself is scanned.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input, all ``n_features`` columns of the original data.
+        check_finite : bool, default=False
+            Also return whether ``X`` was free of NaN and inf.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_samples, n_outputs)
+            Raw outputs (before the estimator's output activation).
+        input_ok : bool
+            Only with ``check_finite=True``: False when ``X`` may hold NaN/inf.
         """
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features:
@@ -902,17 +958,43 @@ class CompactMLP:
         return (HT.T, input_ok) if check_finite else HT.T
 
     def reads_every_column(self, engine="numpy"):
-        """The first product (by this engine) touches every input column with at
-        least one unit."""
+        """Tell whether the first product touches every input column.
+
+        Parameters
+        ----------
+        engine : {"numpy", "torch"}, default="numpy"
+            The engine (see :meth:`decision`).
+
+        Returns
+        -------
+        every : bool
+            True when this engine's first product reads every input column with
+            at least one unit, so a non-finite input shows in its output.
+        """
         return (not self.sparse_first(engine) and self._widen_first()
                 and self.weights[0].shape[0] > 0)
 
     def n_nonzero(self):
+        """Count the nonzero weights per layer.
+
+        Returns
+        -------
+        counts : list of int
+            Nonzero weights of each layer.
+        """
         return [int(W.nnz) if sp.issparse(W) else int(np.count_nonzero(W)) for W in self.weights]
 
     def to_torch(self):
-        """An equivalent ``torch.nn.Sequential`` (float32, dense) taking the selected
-        input columns, e.g. for ONNX export."""
+        """Return an equivalent ``torch.nn.Sequential`` (float32, dense).
+
+        It takes the selected input columns ``X[:, input_index]``, e.g. for ONNX
+        export.
+
+        Returns
+        -------
+        network : torch.nn.Sequential
+            Linear layers and activations.
+        """
         layers = []
         last = len(self.weights) - 1
         act = {"relu": nn.ReLU, "tanh": nn.Tanh, "logistic": nn.Sigmoid, "identity": nn.Identity}

@@ -64,12 +64,23 @@ def _estimator(estimator):
 
 
 def to_torch(estimator, full_input=True):
-    """A float32 ``torch.nn.Module`` (eval mode) equivalent to the estimator's
-    ``predict_proba`` (classifier) or ``predict`` (regressor).
+    """Return a float32 torch module equivalent to the fitted estimator.
 
-    With ``full_input=True`` it takes all ``n_features_in_`` columns and picks the
-    ones the network still reads itself; with ``full_input=False`` it takes
-    ``X[:, estimator.compact_model_.input_index]``.
+    It computes ``predict_proba`` (classifier) or ``predict`` (regressor).
+
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier or SparseMLPRegressor
+        A fitted estimator.
+    full_input : bool, default=True
+        True: the module takes all ``n_features_in_`` columns and picks the ones
+        the network still reads itself; False: it takes
+        ``X[:, estimator.compact_model_.input_index]``.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        The network in eval mode.
     """
     est = _estimator(estimator)
     compact = est.compact_model_
@@ -87,7 +98,7 @@ def to_torch(estimator, full_input=True):
 
 
 def to_onnx(estimator, path, *, full_input=True, opset_version=None, dynamo=True):
-    """Write the fitted estimator as an ONNX model to ``path`` and return ``path``.
+    """Write the fitted estimator as an ONNX model to ``path``.
 
     The model has one float32 input ``"X"`` of shape ``(batch, n_features_in_)``
     (or ``(batch, n_features_selected_)`` with ``full_input=False``, taking
@@ -96,8 +107,24 @@ def to_onnx(estimator, path, *, full_input=True, opset_version=None, dynamo=True
     predicted label is ``classes_[argmax]``) or ``"predictions"`` (regressors, in
     the original target scale). The batch dimension is dynamic.
 
-    ``dynamo=True`` uses torch's ``torch.export``-based exporter (needs the
-    ``onnxscript`` package); ``dynamo=False`` the legacy TorchScript one.
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier or SparseMLPRegressor
+        A fitted estimator.
+    path : str or path-like
+        The file to write.
+    full_input : bool, default=True
+        Whether the model takes all ``n_features_in_`` columns (see above).
+    opset_version : int, default=None
+        ONNX opset; None uses the exporter's default.
+    dynamo : bool, default=True
+        True uses torch's ``torch.export``-based exporter (needs the
+        ``onnxscript`` package); False the legacy TorchScript one.
+
+    Returns
+    -------
+    path : str or path-like
+        ``path``, as given.
     """
     _estimator(estimator)
     try:

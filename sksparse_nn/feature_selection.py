@@ -37,15 +37,35 @@ class InputL1Path:
     (or None), ``n_epochs`` and ``fit_time``; that is the form
     :func:`sksparse_nn.plotting.plot_feature_selection_path` reads.
 
+    Parameters
+    ----------
+    input_l1s : array-like of shape (n_steps,)
+        Penalty of each step.
+    support : array-like of bool, shape (n_steps, n_features)
+        ``support[k, j]``: feature ``j`` is still read after step ``k``.
+    scores : array-like of shape (n_steps,)
+        Held-out score of each step.
+    n_epochs : array-like of int, shape (n_steps,)
+        Epochs trained in each step.
+    fit_times : array-like of shape (n_steps,)
+        Seconds spent fitting each step.
+    names_in : array-like of str, default=None
+        Column names of ``X``, when it had them.
+    estimators : list, default=None
+        A copy of the fitted estimator after each step.
+
     Attributes
     ----------
     input_l1s : ndarray of shape (n_steps,)
+        Penalty of each step.
     support : ndarray of bool, shape (n_steps, n_features)
         ``support[k, j]``: feature ``j`` is still read after step ``k``.
     selected : list of ndarray of int
+        Column indices kept after each step.
     feature_names : list of ndarray of str, or None
         Names of the selected columns when ``X`` had column names (a DataFrame).
     n_selected : ndarray of int
+        Number of features kept after each step.
     scores : ndarray of float
         Score on the held-out split (the estimator's ``score`` unless ``scoring``
         was given): accuracy for classifiers, R^2 for regressors.
@@ -94,7 +114,20 @@ class InputL1Path:
         return float(self.fit_times.sum())
 
     def best_index(self, rule="best", tol=0.01):
-        """Shorthand for :func:`select_path_step` on this path."""
+        """Return the index of a step, as :func:`select_path_step` on this path.
+
+        Parameters
+        ----------
+        rule : {"best", "sparsest"}, default="best"
+            See :func:`select_path_step`.
+        tol : float >= 0, default=0.01
+            See :func:`select_path_step`.
+
+        Returns
+        -------
+        index : int
+            The chosen step.
+        """
         return select_path_step(self, rule=rule, tol=tol)
 
     def __repr__(self):
@@ -141,11 +174,14 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
         The template (it is cloned, never fitted itself). Its ``max_iter`` is
         used for the first step; its other hyperparameters for every step.
     X : array-like or DataFrame of shape (n_samples, n_features)
+        Training data (a share is held out for scoring).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Targets.
     input_l1s : array-like of float, default=None
         Penalty values, fitted in increasing order. None: ``n_input_l1s`` values
         spaced geometrically from 1e-3 to 0.3.
     n_input_l1s : int, default=10
+        Number of penalty values when ``input_l1s`` is None.
     validation_fraction : float in (0, 1), default=0.2
         Share of the samples held out to score each step (stratified for
         classifiers).
@@ -157,6 +193,7 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
     scoring : str, callable or None, default=None
         Held-out score; None uses the estimator's ``score``.
     sample_weight : array-like of shape (n_samples,), default=None
+        Per-sample weights of the training loss.
     stop_when_empty : bool, default=True
         End the path at the first step that keeps no feature (the path is
         nested: later steps could keep none either).
@@ -168,7 +205,8 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
 
     Returns
     -------
-    InputL1Path
+    path : InputL1Path
+        One entry per step: penalty, kept features and held-out score.
     """
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
@@ -217,13 +255,26 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
 
 
 def select_path_step(path, rule="best", tol=0.01):
-    """Index of a step of an :class:`InputL1Path`.
+    """Return the index of the step of an :class:`InputL1Path` a rule picks.
 
-    ``rule="best"``: the step with the highest held-out score (the sparser one on
-    ties). ``rule="sparsest"``: the step with the fewest selected features whose
-    score is within ``tol`` of the best (``score >= best - tol``; with R^2 or
-    accuracy, ``tol=0.01`` is one point). Steps that keep no feature are never
-    picked unless every step keeps none.
+    Steps that keep no feature are never picked unless every step keeps none.
+
+    Parameters
+    ----------
+    path : InputL1Path
+        The path, from :func:`input_l1_path`.
+    rule : {"best", "sparsest"}, default="best"
+        ``"best"``: the step with the highest held-out score (the sparser one on
+        ties). ``"sparsest"``: the step with the fewest selected features whose
+        score is within ``tol`` of the best (``score >= best - tol``).
+    tol : float >= 0, default=0.01
+        Tolerance of the ``"sparsest"`` rule; with R^2 or accuracy, 0.01 is one
+        point.
+
+    Returns
+    -------
+    index : int
+        The chosen step.
     """
     if rule not in ("best", "sparsest"):
         raise ValueError(f"rule must be 'best' or 'sparsest', got {rule!r}.")

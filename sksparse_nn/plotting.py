@@ -72,11 +72,26 @@ def _history_column(est, key):
 
 
 def plot_loss_curve(estimator, ax=None, validation=True):
-    """Training loss per epoch (``loss_curve_``) and, when a validation split was
-    held out (early stopping or selective pruning), the validation loss.
+    """Plot the training loss per epoch, and the validation loss when there is one.
 
-    Lines are labelled ``"train"`` and ``"validation"``. For the regressor the loss
-    is the mean squared error of the internally standardised target.
+    A validation loss exists when a validation split was held out (early
+    stopping or selective pruning). Lines are labelled ``"train"`` and
+    ``"validation"``. For the regressor the loss is the mean squared error of the
+    internally standardised target.
+
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
+        A fitted estimator, or a pipeline ending in one.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+    validation : bool, default=True
+        Also draw the validation loss, when there is one.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -94,18 +109,28 @@ def plot_loss_curve(estimator, ax=None, validation=True):
 
 
 def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
-    """Histogram of the nonzero connection weights, one (overlaid) histogram per
-    layer, as the compact model uses them (``coefs_``; exact zeros left out).
+    """Plot a histogram of the nonzero connection weights of each layer.
+
+    One (overlaid) histogram per layer, of the weights as the compact model uses
+    them (``coefs_``; exact zeros left out).
 
     Parameters
     ----------
-    estimator : fitted sparse MLP or pipeline ending in one
+    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
+        A fitted estimator, or a pipeline ending in one.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
     bins : int or sequence, default=50
         Shared bin edges across layers (computed over all plotted weights).
     layers : list of int or None
         Layer indices to plot (0 = input to first hidden layer); all by default.
     log : bool, default=False
         Logarithmic count axis.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -129,9 +154,25 @@ def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
 
 
 def plot_sparsity(estimator, ax=None):
-    """Fraction of zero weights (left axis; counted against the network as built,
-    as ``sparsity_as_built_``) and hidden units alive (right axis, a twin Axes,
-    also available as ``ax.right_ax``) at the end of each epoch."""
+    """Plot the fraction of zero weights and the hidden units alive per epoch.
+
+    The fraction of zero weights (counted against the network as built, as
+    ``sparsity_as_built_``) is on the left axis, the hidden units alive on
+    the right axis (a twin Axes, also available as ``ax.right_ax``), both at the
+    end of each epoch.
+
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
+        A fitted estimator, or a pipeline ending in one.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+    """
     est = _fitted(estimator)
     ax = _axes(ax)
     epochs, sparsity = _history_column(est, "sparsity")
@@ -151,12 +192,28 @@ def plot_sparsity(estimator, ax=None):
 
 
 def plot_feature_importances(estimator, ax=None, feature_names=None, sort=True, top=None):
-    """Horizontal bars of ``feature_importances_``, one per input feature.
+    """Plot ``feature_importances_`` as horizontal bars, one per input feature.
 
-    Feature names come from ``feature_names``, else the estimator's
-    ``feature_names_in_`` (fitted on a DataFrame), else ``x0, x1, ...``. With
-    ``sort=True`` the most important feature is on top; ``top`` keeps only the
-    ``top`` largest. Features the network no longer reads have zero-length bars.
+    Features the network no longer reads have zero-length bars.
+
+    Parameters
+    ----------
+    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
+        A fitted estimator, or a pipeline ending in one.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+    feature_names : list of str, default=None
+        Bar labels; None takes the estimator's ``feature_names_in_`` (fitted on
+        a DataFrame), else ``x0, x1, ...``.
+    sort : bool, default=True
+        Put the most important feature on top.
+    top : int, default=None
+        Keep only the ``top`` largest importances.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -195,7 +252,9 @@ def _score_column(df, score):
 
 def plot_sparsity_tradeoff(models, X_test=None, y_test=None, ax=None, score=None,
                            sparsity="sparsity", labels=None):
-    """Test score against sparsity.
+    """Plot the test score against sparsity, one point per model.
+
+    The points are joined in order of increasing sparsity.
 
     Parameters
     ----------
@@ -207,11 +266,24 @@ def plot_sparsity_tradeoff(models, X_test=None, y_test=None, ax=None, score=None
         a score column: ``score`` names it, else the first of ``score``,
         ``accuracy``, ``r2``, ``mean_test_score`` present; its index labels the
         points.
-    X_test, y_test : needed for estimators.
-    labels : list of str, optional
+    X_test : array-like of shape (n_samples, n_features), default=None
+        Test data; needed for estimators.
+    y_test : array-like of shape (n_samples,), default=None
+        Test targets; needed for estimators.
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+    score : str, default=None
+        Score column of a DataFrame (see ``models``), or the y-axis label for
+        estimators.
+    sparsity : str, default="sparsity"
+        Sparsity column of a DataFrame.
+    labels : list of str, default=None
         Point labels (overrides the dict keys / DataFrame index).
 
-    The points are joined in order of increasing sparsity.
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
     """
     ax = _axes(ax)
     if hasattr(models, "columns"):  # a DataFrame
@@ -266,13 +338,26 @@ def _path_table(path):
 
 
 def plot_feature_selection_path(path, ax=None, log=None):
-    """Features kept (left axis) and score (right axis, ``ax.right_ax``) against
-    ``input_l1``.
+    """Plot the features kept and the score against ``input_l1``.
 
-    ``path`` is a list of dicts or a DataFrame with keys ``input_l1``,
-    ``n_selected`` and optionally ``score`` (as returned by the ``input_l1`` path
-    function of :mod:`sksparse_nn.feature_selection`). The x axis is logarithmic
-    when every ``input_l1`` is positive (``log=None``) or when ``log=True``.
+    Features kept are on the left axis, the score on the right axis
+    (``ax.right_ax``).
+
+    Parameters
+    ----------
+    path : InputL1Path, list of dict or pandas.DataFrame
+        Steps with keys ``input_l1``, ``n_selected`` and optionally ``score``
+        (:func:`sksparse_nn.feature_selection.input_l1_path` returns one).
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+    log : bool, default=None
+        Logarithmic x axis; None makes it logarithmic when every ``input_l1`` is
+        positive.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
     """
     cols = _path_table(path)
     ax = _axes(ax)

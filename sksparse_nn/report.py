@@ -34,12 +34,24 @@ def _final_step(model):
 
 
 def count_parameters(model):
-    """``(n_params, n_nonzero)`` of a fitted model's final step.
+    """Count the parameters and the nonzero parameters of a fitted model.
 
-    Counts connection weights and biases of the network as it is used for
-    prediction (for a :class:`~sksparse_nn.SparseMLPClassifier`, the compacted one:
-    removed units are gone, removed inputs are zero rows). ``(nan, nan)`` when the
-    model exposes no weights.
+    Counts connection weights and biases of the final step's network as it is
+    used for prediction (for a :class:`~sksparse_nn.SparseMLPClassifier`, the
+    compacted one: removed units are gone, removed inputs are zero rows).
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        A fitted model exposing ``coefs_`` / ``intercepts_`` or ``coef_`` /
+        ``intercept_`` (for a pipeline: its final step).
+
+    Returns
+    -------
+    n_params : int or float
+        Weights and biases; NaN when the model exposes no weights.
+    n_nonzero : int or float
+        How many of them are nonzero; NaN when the model exposes no weights.
     """
     est = _final_step(model)
     arrays = None
@@ -55,8 +67,24 @@ def count_parameters(model):
 
 
 def predict_latency(model, X, n_repeats=5, method="predict"):
-    """Best-of-``n_repeats`` wall time of ``model.<method>(X)`` in milliseconds
-    (after one warm-up call)."""
+    """Time ``model.<method>(X)``: the best of ``n_repeats`` calls after a warm-up.
+
+    Parameters
+    ----------
+    model : estimator or Pipeline
+        A fitted model.
+    X : array-like
+        The input of every call.
+    n_repeats : int, default=5
+        Timed calls.
+    method : str, default="predict"
+        The method to time.
+
+    Returns
+    -------
+    milliseconds : float
+        The fastest call's wall time.
+    """
     fn = getattr(model, method)
     fn(X)
     best = float("inf")
@@ -68,12 +96,16 @@ def predict_latency(model, X, n_repeats=5, method="predict"):
 
 
 def compare_models(models, X_test, y_test, *, average=None, n_repeats=5):
-    """One row per model: test metrics, nonzero parameters, latency, pickle size.
+    """Compare fitted models: test metrics, nonzero parameters, latency, pickle size.
 
     Parameters
     ----------
     models : dict of {name: fitted estimator or pipeline}
-    X_test, y_test : the held-out data every model is scored on.
+        The models, one row each.
+    X_test : array-like of shape (n_samples, n_features)
+        Held-out data every model is scored on.
+    y_test : array-like of shape (n_samples,)
+        Its targets.
     average : str or None, default=None
         ``average`` for precision / recall / F1 of classifiers. None means
         ``"binary"`` (positive class = the larger label) for two classes and
@@ -83,11 +115,12 @@ def compare_models(models, X_test, y_test, *, average=None, n_repeats=5):
 
     Returns
     -------
-    pandas.DataFrame indexed by model name. Classifiers get ``accuracy``,
-    ``precision``, ``recall``, ``f1``; regressors ``mse``, ``mae``, ``r2``. Every
-    row has ``n_params`` (weights + biases of the final step), ``nonzero_params``,
-    ``sparsity`` (``1 - nonzero_params / n_params``), ``predict_ms`` (best of
-    ``n_repeats``) and ``pickle_bytes`` (``len(pickle.dumps(model))``).
+    table : pandas.DataFrame
+        Indexed by model name. Classifiers get ``accuracy``, ``precision``,
+        ``recall``, ``f1``; regressors ``mse``, ``mae``, ``r2``. Every row has
+        ``n_params`` (weights + biases of the final step), ``nonzero_params``,
+        ``sparsity`` (``1 - nonzero_params / n_params``), ``predict_ms`` (best
+        of ``n_repeats``) and ``pickle_bytes`` (``len(pickle.dumps(model))``).
     """
     if not isinstance(models, dict) or not models:
         raise ValueError("models must be a non-empty dict of {name: fitted estimator}.")

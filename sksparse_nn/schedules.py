@@ -32,9 +32,11 @@ def _ceil(x):
 
 
 class PruneSchedule(BaseEstimator):
-    """Base class. Subclasses define :meth:`sparsity_at` and :meth:`update_steps`.
+    """Base class of the prune schedules.
 
-    ``scope`` is ``"global"`` (one magnitude ranking over all layers) or
+    Subclasses define :meth:`sparsity_at` and :meth:`update_steps`; the
+    estimator's pruning callback asks them when to update the masks and to what
+    sparsity. ``scope`` is ``"global"`` (one magnitude ranking over all layers) or
     ``"layer"`` (every layer pruned to the same sparsity).
 
     ``unit_power`` (>= 0) biases the magnitude ranking towards emptying whole
@@ -55,20 +57,61 @@ class PruneSchedule(BaseEstimator):
     unit_power = 0.0
     max_units = None
 
-    #: the callback regrows weights at updates (dynamic sparse training)
+    # the callback regrows weights at updates (dynamic sparse training)
     regrow = False
-    #: survivors are rewound to early values after each prune round
+    # survivors are rewound to early values after each prune round
     rewind_epoch = None
 
     def sparsity_at(self, progress, target):  # pragma: no cover - abstract
+        """Return the sparsity that should hold after an update at ``progress``.
+
+        Parameters
+        ----------
+        progress : float in [0, 1]
+            Fraction of all training steps done.
+        target : float in [0, 1)
+            The estimator's ``target_sparsity``.
+
+        Returns
+        -------
+        sparsity : float
+            Fraction of connection weights to be zero.
+        """
         raise NotImplementedError
 
     def update_steps(self, total_steps):  # pragma: no cover - abstract
+        """Return the optimizer steps at which the masks are updated.
+
+        Parameters
+        ----------
+        total_steps : int
+            Optimizer steps of the whole fit.
+
+        Returns
+        -------
+        steps : ndarray of int
+            Increasing step numbers (rounded up, so that the progress at an
+            update is never short of the schedule's point).
+        """
         raise NotImplementedError
 
     def unit_caps(self, n_units, sparsity, target):
-        """Per hidden layer (built with ``n_units``), the most units that may live
-        after an update to ``sparsity``; None where uncapped."""
+        """Return the most units each hidden layer may keep after an update.
+
+        Parameters
+        ----------
+        n_units : list of int
+            Units each hidden layer was built with.
+        sparsity : float
+            The sparsity the update reaches.
+        target : float
+            The estimator's ``target_sparsity``.
+
+        Returns
+        -------
+        caps : list of int or None
+            One entry per hidden layer; None where uncapped.
+        """
         caps = self.max_units
         if caps is None:
             return [None] * len(n_units)
@@ -83,7 +126,18 @@ class PruneSchedule(BaseEstimator):
                 for c, n in zip(caps, n_units)]
 
     def end_step(self, total_steps):
-        """Step after which the masks are final."""
+        """Return the step after which the masks are final.
+
+        Parameters
+        ----------
+        total_steps : int
+            Optimizer steps of the whole fit.
+
+        Returns
+        -------
+        step : int
+            The last update step (0 when there is none).
+        """
         steps = self.update_steps(total_steps)
         return int(steps[-1]) if len(steps) else 0
 
@@ -111,8 +165,23 @@ class PruneSchedule(BaseEstimator):
 
 
 class OneShot(PruneSchedule):
-    """Train dense, prune to the target once at ``at`` (fraction of training),
-    fine-tune the survivors for the rest."""
+    """Prune once: train dense, prune to the target at ``at``, then fine-tune.
+
+    Parameters
+    ----------
+    at : float in [0, 1), default=0.5
+        When to prune, as a fraction of training.
+    scope : {"global", "layer"}, default="global"
+        ``"global"``: one magnitude ranking over all layers (with a per-layer
+        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
+        same sparsity.
+    unit_power : float >= 0, default=0
+        Bias the magnitude ranking towards emptying whole hidden units and
+        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
+    max_units : int, list of int or None, default=None
+        Cap on the hidden units that survive, for all layers or per hidden
+        layer (see :class:`PruneSchedule`).
+    """
 
     def __init__(self, at=0.5, scope="global", unit_power=0.0, max_units=None):
         self.at = at
@@ -135,13 +204,38 @@ class OneShot(PruneSchedule):
 
 
 class Gradual(PruneSchedule):
-    """Polynomial ramp (Zhu & Gupta, 2017):
+    """Prune gradually along a polynomial ramp (Zhu & Gupta, 2017).
 
     ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0)) ** power``
 
     between ``start`` and ``end`` (fractions of training), masks updated every
     ``update_every`` optimizer steps (``None``: about ``n_updates`` updates over
     the ramp), frozen after ``end``.
+
+    Parameters
+    ----------
+    start : float in [0, 1], default=0.1
+        Fraction of training where the ramp starts.
+    end : float in [0, 1], default=0.6
+        Fraction of training where the target is reached and the masks freeze.
+    power : float, default=3
+        Exponent of the ramp (3: prune fast early, slowly near the target).
+    initial_sparsity : float, default=0
+        Sparsity at ``start``.
+    update_every : int or None, default=None
+        Optimizer steps between mask updates.
+    n_updates : int, default=50
+        About how many updates the ramp has when ``update_every`` is None.
+    scope : {"global", "layer"}, default="global"
+        ``"global"``: one magnitude ranking over all layers (with a per-layer
+        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
+        same sparsity.
+    unit_power : float >= 0, default=0
+        Bias the magnitude ranking towards emptying whole hidden units and
+        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
+    max_units : int, list of int or None, default=None
+        Cap on the hidden units that survive, for all layers or per hidden
+        layer (see :class:`PruneSchedule`).
     """
 
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
@@ -177,13 +271,35 @@ class Gradual(PruneSchedule):
 
 
 class Iterative(PruneSchedule):
-    """Rounds of train -> prune -> retrain: ``n_rounds`` prunes evenly spaced over
-    [start, end]; after round ``k`` the sparsity is ``1 - (1 - target) ** (k / n)``
-    (each round prunes the same fraction of the survivors).
+    """Prune in rounds of train, prune, retrain.
 
-    ``rewind_epoch``: if set, after every round the surviving weights are reset to
-    their values at the end of that epoch (lottery-ticket rewinding) and the
-    optimizer state is reset; otherwise training continues from the pruned weights.
+    ``n_rounds`` prunes evenly spaced over [start, end]; after round ``k`` the
+    sparsity is ``1 - (1 - target) ** (k / n)`` (each round prunes the same
+    fraction of the survivors).
+
+    Parameters
+    ----------
+    n_rounds : int, default=5
+        Number of prune rounds.
+    start : float in [0, 1], default=0.2
+        Fraction of training of the first round.
+    end : float in [0, 1], default=0.8
+        Fraction of training of the last round.
+    rewind_epoch : int or None, default=None
+        If set, after every round the surviving weights are reset to their
+        values at the end of that epoch (lottery-ticket rewinding) and the
+        optimizer state is reset; otherwise training continues from the pruned
+        weights.
+    scope : {"global", "layer"}, default="global"
+        ``"global"``: one magnitude ranking over all layers (with a per-layer
+        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
+        same sparsity.
+    unit_power : float >= 0, default=0
+        Bias the magnitude ranking towards emptying whole hidden units and
+        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
+    max_units : int, list of int or None, default=None
+        Cap on the hidden units that survive, for all layers or per hidden
+        layer (see :class:`PruneSchedule`).
     """
 
     def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global",
@@ -214,11 +330,28 @@ class Iterative(PruneSchedule):
 
 
 class Dynamic(PruneSchedule):
-    """Dynamic sparse training (SET / RigL): sparse at the target from the first
-    step; every ``update_every`` steps until ``end``, drop the
-    ``drop_fraction`` (cosine-decayed) smallest-magnitude active weights of each
-    layer and regrow as many, at random (``regrow="random"``, SET) or where the
-    gradient is largest (``regrow="gradient"``, RigL). Regrown weights start at 0.
+    """Train sparse from the start, dropping and regrowing weights (SET / RigL).
+
+    Sparse at the target from the first step; every ``update_every`` steps until
+    ``end``, drop the ``drop_fraction`` (cosine-decayed) smallest-magnitude active
+    weights of each layer and regrow as many, at random
+    (``regrow_method="random"``, SET) or where the gradient is largest
+    (``regrow_method="gradient"``, RigL). Regrown weights start at 0.
+
+    Parameters
+    ----------
+    update_every : int, default=50
+        Optimizer steps between drop-and-regrow updates.
+    drop_fraction : float, default=0.3
+        Fraction of each layer's active weights dropped at the first update
+        (cosine-decayed to 0 at ``end``).
+    end : float in [0, 1], default=0.75
+        Fraction of training after which the masks are final.
+    regrow_method : {"gradient", "random"}, default="gradient"
+        Where weights regrow.
+    scope : {"global", "layer"}, default="global"
+        ``"global"``: one magnitude ranking over all layers; ``"layer"``: every
+        layer alike.
     """
 
     regrow = True
@@ -233,6 +366,7 @@ class Dynamic(PruneSchedule):
 
     @property
     def start(self):
+        """Always 0: dynamic sparse training is sparse from the first step."""
         return 0.0
 
     def _check(self):
@@ -246,6 +380,18 @@ class Dynamic(PruneSchedule):
         return float(target)
 
     def drop_fraction_at(self, progress):
+        """Return the fraction of active weights dropped at ``progress``.
+
+        Parameters
+        ----------
+        progress : float in [0, 1]
+            Fraction of all training steps done.
+
+        Returns
+        -------
+        fraction : float
+            ``drop_fraction`` decayed along a cosine to 0 at ``end``.
+        """
         if progress >= self.end or self.end == 0:
             return 0.0
         return float(self.drop_fraction * 0.5 * (1.0 + np.cos(np.pi * progress / self.end)))
@@ -264,7 +410,19 @@ _SCHEDULES = {"one_shot": OneShot, "gradual": Gradual, "iterative": Iterative,
     prefer_skip_nested_validation=True,
 )
 def get_schedule(schedule):
-    """The schedule object for a ``prune_schedule`` value (None stays None)."""
+    """Return the schedule object for a ``prune_schedule`` value.
+
+    Parameters
+    ----------
+    schedule : {None, "one_shot", "gradual", "iterative", "dynamic"} or PruneSchedule
+        A name (its class with default parameters), a schedule (checked and
+        returned as is) or None.
+
+    Returns
+    -------
+    schedule : PruneSchedule or None
+        The schedule; None stays None.
+    """
     if schedule is None:
         return None
     if isinstance(schedule, str):

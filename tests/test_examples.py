@@ -102,7 +102,11 @@ def test_feature_selection_pipeline(tmp_path):
 
     names = set(load_breast_cancer().feature_names)
     assert out["selected"] and set(out["selected"]) <= names
-    assert [set(step) for step in out["path"]] == [{"input_l1", "n_selected", "score"}] * 2
+    path = out["path"]
+    assert [set(step) for step in path] == [{"input_l1", "n_selected", "score"}] * 5
+    # a stronger penalty keeps fewer features: the path reaches few from all
+    kept = [step["n_selected"] for step in path]
+    assert kept == sorted(kept, reverse=True) and kept[0] >= 25 and kept[-1] <= 5
     assert (tmp_path / "path.png").exists() and (tmp_path / "importances.png").exists()
 
 
@@ -122,3 +126,29 @@ def test_runs_as_a_script(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "selected features    [0, 1, 2]" in result.stdout
     assert (tmp_path / "loss.png").exists()
+
+
+def test_run_as_main_leaves_the_figures_open_for_the_gallery(monkeypatch, capsys):
+    # sphinx-gallery runs an example as __main__ with --fast and captures the
+    # figures still open at the end of each cell
+    plt = pytest.importorskip("matplotlib.pyplot")
+    plt.close("all")
+    monkeypatch.setattr(sys, "argv", ["synthetic_regression.py", "--fast"])
+    try:
+        namespace = runpy.run_path(str(EXAMPLES / "synthetic_regression.py"),
+                                   run_name="__main__")
+        titles = [plt.figure(n).axes[0].get_title() for n in plt.get_fignums()]
+    finally:
+        plt.close("all")
+    assert titles == ["Loss curve", "Nonzero weights", "Feature importances (3 of 10 used)"]
+    assert namespace["results"]["ok"]
+    assert "goal reached" in capsys.readouterr().out
+
+
+def test_pruning_schedules_tradeoff_reaches_each_target():
+    out = _main("pruning_schedules")(fast=True)
+    sparsities = [m.sparsity_ for m in out["tradeoff"].values()]
+    np.testing.assert_allclose(sparsities, [0.0, 0.5, 0.8, 0.9], atol=0.02)
+    accuracy = [m.score(out["X_test"], out["y_test"]) for m in out["tradeoff"].values()]
+    # even the short fast run keeps most of the dense accuracy at 90% zeros
+    assert min(accuracy) > 0.8 * accuracy[0]
