@@ -260,7 +260,8 @@ class _BaseSparseMLP(BaseEstimator):
 
         Returns
         -------
-        self
+        self : object
+            The estimator.
         """
         fitted = "net_" in self.__dict__ or "_packed_net" in self.__dict__
         before = self.get_params(deep=False) if fitted else None
@@ -718,8 +719,7 @@ class _BaseSparseMLP(BaseEstimator):
 
     def prune(self, X, y, target_sparsity=0.9, *, schedule="gradual", fine_tune_epochs=None,
               validation_fraction=0.1, sample_weight=None):
-        """Prune the connection weights of a fitted model by magnitude, fine-tuning as
-        it goes.
+        """Prune the connection weights of a fitted model, fine-tuning as it goes.
 
         The fitted network is pruned on a schedule (the same schedules as
         ``prune_schedule``, run over the fine-tune instead of a whole fit) until
@@ -740,6 +740,7 @@ class _BaseSparseMLP(BaseEstimator):
         X : array-like or sparse matrix of shape (n_samples, n_features)
             Data to fine-tune on (typically the training data).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Its targets.
         target_sparsity : float in (0, 1), default=0.9
             Fraction of the connection weights of the network as built that are
             zero or gone after pruning (``sparsity_as_built_``, the count ``fit``'s
@@ -761,11 +762,12 @@ class _BaseSparseMLP(BaseEstimator):
             score before and after are measured (``pruning_record_``). None:
             fine-tune on all of it (the record then has no held-out numbers).
         sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
 
         Returns
         -------
-        self
-            With ``pruning_record_``, a dict: ``target_sparsity``, ``schedule``,
+        self : object
+            The pruned estimator, with ``pruning_record_``, a dict: ``target_sparsity``, ``schedule``,
             ``fine_tune_epochs``, ``sparsity_before`` / ``sparsity_after``
             (``sparsity_``), ``sparsity_as_built_before`` / ``_after``,
             ``hidden_layer_sizes_before`` / ``_after``,
