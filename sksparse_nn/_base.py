@@ -526,6 +526,7 @@ class _BaseSparseMLP(BaseEstimator):
         module.masked = any(not bool(lin.mask.all()) for lin in module.linears)
         module.eval()
         self.hidden_layer_sizes_ = tuple(module.hidden_layer_sizes)
+        self.hidden_units_kept_ = [np.asarray(ix, dtype=np.intp) for ix in module.unit_index]
         self.compact_model_ = CompactMLP.from_module(module)
         self.n_features_selected_ = int(len(self.compact_model_.input_index))
         hist = net.history
@@ -757,6 +758,8 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         network as built (removed units count as zeros).
     nonzero_weights_ : list of nonzero weight counts per layer.
     hidden_layer_sizes_ : hidden sizes after neuron pruning.
+    hidden_units_kept_ : list of int arrays, one per hidden layer: the indices of the
+        units left, numbered as in the network as built (``hidden_layer_sizes``).
     n_features_selected_ : input features the network still reads.
     feature_importances_ : normalised input weight norms (0 for dropped features).
     selective_pruning_record_ : dict or None.
