@@ -4,16 +4,12 @@ scikit-learn maximises every score, so each "smaller is better" quantity is
 returned negated and its name starts with ``neg_``, as scikit-learn's own
 ``neg_mean_squared_error`` does:
 
-========================== ================================================ =========
-scorer name                value                                            better
-========================== ================================================ =========
-``zero_fraction``          fraction of exact zeros among ``coefs_``         higher
-``neg_nonzero_weights``    minus the nonzero entries of ``coefs_``          higher
-``neg_hidden_units``       minus ``sum(hidden_layer_sizes_)``               higher
-``neg_features_read``      minus ``n_features_selected_``                   higher
-``neg_latency_ms_per_1000`` minus the median ms of ``predict`` per 1,000     higher
-                           rows of the validation fold
-========================== ================================================ =========
+* ``zero_fraction``: fraction of exact zeros among ``coefs_`` (higher = sparser);
+* ``neg_nonzero_weights``: minus the nonzero entries of ``coefs_``;
+* ``neg_hidden_units``: minus ``sum(hidden_layer_sizes_)``;
+* ``neg_features_read``: minus ``n_features_selected_``;
+* ``neg_latency_ms_per_1000``: minus the median ms of ``predict`` per 1,000 rows
+  of the validation fold.
 
 Every scorer is a plain callable ``scorer(estimator, X, y)``, so it goes straight
 into ``scoring={...}`` of :class:`~sklearn.model_selection.GridSearchCV`,
@@ -66,7 +62,7 @@ def final_step(estimator):
 
     Returns
     -------
-    network : estimator
+    estimator
         The final step, checked to be fitted and to expose ``coefs_``.
     """
     est = estimator
@@ -96,12 +92,13 @@ def zero_fraction(estimator, X=None, y=None):
     Parameters
     ----------
     estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
+        The fitted network to measure.
     X, y : ignored
         Accepted so that the function is a scikit-learn scorer.
 
     Returns
     -------
-    fraction : float
+    float
         In [0, 1].
 
     Examples
@@ -121,24 +118,25 @@ def zero_fraction(estimator, X=None, y=None):
 
 
 def neg_nonzero_weights(estimator, X=None, y=None):
-    """Minus the number of nonzero connection weights in ``coefs_`` (higher = sparser).
+    """Count the nonzero connection weights in ``coefs_``, negated (higher = sparser).
 
     Parameters
     ----------
     estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
+        The fitted network to measure.
     X, y : ignored
         Accepted so that the function is a scikit-learn scorer.
 
     Returns
     -------
-    score : float
+    float
         ``-count_nonzero(coefs_)`` (a float, as scorers return).
     """
     return -float(sum(np.count_nonzero(W) for W in _coefs(estimator)))
 
 
 def neg_hidden_units(estimator, X=None, y=None):
-    """Minus the number of hidden units left (higher = smaller network).
+    """Count the hidden units left, negated (higher = smaller network).
 
     ``sum(hidden_layer_sizes_)``; for a network without that attribute (e.g.
     scikit-learn's MLP), the widths of its hidden weight matrices.
@@ -146,12 +144,13 @@ def neg_hidden_units(estimator, X=None, y=None):
     Parameters
     ----------
     estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
+        The fitted network to measure.
     X, y : ignored
         Accepted so that the function is a scikit-learn scorer.
 
     Returns
     -------
-    score : float
+    float
     """
     est = final_step(estimator)
     sizes = getattr(est, "hidden_layer_sizes_", None)
@@ -161,7 +160,7 @@ def neg_hidden_units(estimator, X=None, y=None):
 
 
 def neg_features_read(estimator, X=None, y=None):
-    """Minus the number of input features the network reads (higher = fewer).
+    """Count the input features the network reads, negated (higher = fewer).
 
     ``n_features_selected_``; for a network without that attribute, the rows of
     the first weight matrix that hold a nonzero weight.
@@ -169,12 +168,13 @@ def neg_features_read(estimator, X=None, y=None):
     Parameters
     ----------
     estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
+        The fitted network to measure.
     X, y : ignored
         Accepted so that the function is a scikit-learn scorer.
 
     Returns
     -------
-    score : float
+    float
     """
     est = final_step(estimator)
     n = getattr(est, "n_features_selected_", None)
@@ -225,7 +225,7 @@ def latency_scorer(n_repeats=5, method="predict"):
 
     Returns
     -------
-    scorer : callable
+    callable
         ``scorer(estimator, X, y)`` returning a negative float (higher = faster).
     """
     return _LatencyScorer(n_repeats=n_repeats, method=method)
@@ -275,7 +275,7 @@ def sparsity_scoring(metric="accuracy", by=("zero_fraction", "nonzero", "units",
 
     Returns
     -------
-    scoring : dict
+    dict
         Scorer name -> scorer name or callable, for ``scoring=``.
 
     Examples
@@ -384,7 +384,7 @@ class SparsestWithin(str):
 
         Returns
         -------
-        threshold : float
+        float
             ``best - tol``, or with ``rule="one_se"`` ``best - std / sqrt(n_splits)``
             of the best candidate.
         """
@@ -455,7 +455,7 @@ def sparsest_within(metric="accuracy", tol=None, by="nonzero", rule="tol"):
 
     Returns
     -------
-    rule : SparsestWithin
+    SparsestWithin
         Callable on ``cv_results_``; equal to ``metric`` as a string.
 
     Examples
@@ -521,7 +521,7 @@ class _SparsitySearchMixin:
 
         Returns
         -------
-        self : object
+        object
         """
         super().fit(X, y, **params)
         if isinstance(self.refit, SparsestWithin) and hasattr(self, "best_index_"):
@@ -541,8 +541,7 @@ class _PassthroughScore:
 
 
 class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
-    """:class:`~sklearn.model_selection.GridSearchCV` that supplies the scorers its
-    :func:`sparsest_within` refit needs.
+    """GridSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
 
     Same parameters and attributes as GridSearchCV. When ``refit`` is a
     :func:`sparsest_within` rule, its metric and its sparsity scorer are scored
@@ -556,8 +555,11 @@ class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
     estimator : estimator
         A sparse MLP or a pipeline ending in one.
     param_grid : dict or list of dicts
+        The grid, as for GridSearchCV.
     scoring : str, list, dict or None, default=None
+        The scorers; a :func:`sparsest_within` refit adds its own.
     refit : bool, str, callable or SparsestWithin, default=True
+        How to choose the candidate refitted on the whole data.
     **kwargs
         The other GridSearchCV parameters (``cv``, ``n_jobs``, ...).
 
@@ -582,16 +584,22 @@ class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
 
 
 class SparseRandomizedSearchCV(_SparsitySearchMixin, RandomizedSearchCV):
-    """:class:`~sklearn.model_selection.RandomizedSearchCV` that supplies the
-    scorers its :func:`sparsest_within` refit needs (see :class:`SparseGridSearchCV`).
+    """RandomizedSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
+
+    See :class:`SparseGridSearchCV`; the parameters are RandomizedSearchCV's.
 
     Parameters
     ----------
     estimator : estimator
+        A sparse MLP or a pipeline ending in one.
     param_distributions : dict or list of dicts
+        The distributions sampled, as for RandomizedSearchCV.
     n_iter : int, default=10
+        Candidates sampled.
     scoring : str, list, dict or None, default=None
+        The scorers; a :func:`sparsest_within` refit adds its own.
     refit : bool, str, callable or SparsestWithin, default=True
+        How to choose the candidate refitted on the whole data.
     **kwargs
         The other RandomizedSearchCV parameters.
 

@@ -332,7 +332,7 @@ def _search_metric(search, results, metric):
 
 
 def pareto_front(x, score, smaller_x_is_better=True):
-    """Indices of the candidates no other candidate beats on both axes.
+    """Find the candidates no other candidate beats on both axes.
 
     A candidate is dominated when another one has an ``x`` at least as good and
     a score at least as high, one of them strictly. NaN candidates are never on
@@ -345,10 +345,11 @@ def pareto_front(x, score, smaller_x_is_better=True):
     score : array-like of shape (n,)
         Mean test score per candidate (higher is better).
     smaller_x_is_better : bool, default=True
+        False when a larger ``x`` is better (the zero fraction).
 
     Returns
     -------
-    front : ndarray of int
+    ndarray of int
         Front indices, ordered by increasing ``x``.
     """
     x = np.asarray(x, dtype=float)
@@ -388,12 +389,13 @@ def plot_search_pareto(search, x="nonzero", metric=None, ax=None, annotate=True)
         rule, else ``refit`` when it names a scorer, else the first non-sparsity
         scorer.
     ax : matplotlib Axes, optional
+        Where to draw; a new figure's Axes when None.
     annotate : bool, default=True
         Number the front points by candidate index.
 
     Returns
     -------
-    ax : matplotlib Axes
+    matplotlib Axes
     """
     from .model_selection import BY_SCORER, SparsestWithin
 
@@ -487,15 +489,17 @@ def plot_network(estimator, max_edges=500, max_units=40, ax=None):
     Parameters
     ----------
     estimator : fitted sparse MLP or pipeline ending in one
+        The network to draw.
     max_edges : int, default=500
         Most connections drawn.
     max_units : int, default=40
         Most units drawn per column.
     ax : matplotlib Axes, optional
+        Where to draw; a new figure's Axes when None.
 
     Returns
     -------
-    ax : matplotlib Axes
+    matplotlib Axes
         Also carries ``ax.network_summary_``: a dict with the counts drawn
         (``edges_drawn``, ``edges_total``, ``units_shown``, ``units_greyed``).
     """

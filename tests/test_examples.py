@@ -119,3 +119,20 @@ def test_runs_as_a_script(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "selected features    [0, 1, 2]" in result.stdout
     assert (tmp_path / "loss.png").exists()
+
+
+def test_model_selection(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = _main("model_selection")(fast=True, out_dir=tmp_path)
+    text = capsys.readouterr().out
+    assert "plain GridSearchCV" in text and "sparsest_within" in text
+    cancer = out["cancer"]
+    plain, rule = cancer["plain"], cancer["rule"]
+    # the rule's choice is within tol of the best mean CV accuracy, with fewer
+    # nonzero weights than the plain (accuracy-only) choice
+    assert rule["cv_accuracy"] >= cancer["best_cv_accuracy"] - cancer["tol"]
+    assert plain["cv_accuracy"] == cancer["best_cv_accuracy"]
+    assert rule["nonzero"] < plain["nonzero"]
+    search = cancer["search"]
+    assert search.best_index_ == rule["index"] != plain["index"]
+    assert (tmp_path / "pareto.png").exists() and (tmp_path / "network.png").exists()
