@@ -430,7 +430,8 @@ def plot_search_pareto(search, x="nonzero", metric=None, ax=None, annotate=True)
     refit = getattr(search, "refit", None)
     if isinstance(refit, SparsestWithin) and metric == refit.metric:
         ax.axhline(refit.threshold(results), color="grey", linestyle=":",
-                   label=f"within: {refit.rule} of best", zorder=1)
+                   label=(f"threshold: best - {refit.tol:g}" if refit.rule == "tol"
+                          else "threshold: best - 1 SE"), zorder=1)
     best = getattr(search, "best_index_", None)
     if best is not None:
         name = "chosen (refit rule)" if isinstance(refit, SparsestWithin) else "chosen"

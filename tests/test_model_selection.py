@@ -254,7 +254,7 @@ def test_plot_search_pareto_content():
     chosen = [c for c in ax.collections if c.get_label().startswith("chosen")][0]
     assert chosen.get_label() == "chosen (refit rule): #1"
     assert np.allclose(chosen.get_offsets(), [[900, 0.966]])
-    within = [ln for ln in ax.lines if ln.get_label().startswith("within")][0]
+    within = [ln for ln in ax.lines if ln.get_label() == "threshold: best - 0.005"][0]
     assert within.get_ydata()[0] == pytest.approx(0.965)
     assert len([c for c in ax.collections if c.get_label() == "candidates"][0]
                .get_offsets()) == 4
