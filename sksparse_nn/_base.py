@@ -983,6 +983,7 @@ class _BaseSparseMLP(BaseEstimator):
         module.masked = any(not bool(lin.mask.all()) for lin in module.linears)
         module.eval()
         self.hidden_layer_sizes_ = tuple(module.hidden_layer_sizes)
+        self.hidden_units_kept_ = [np.asarray(ix, dtype=np.intp) for ix in module.unit_index]
         self.compact_model_ = CompactMLP.from_module(module)
         self.n_features_selected_ = int(len(self.compact_model_.input_index))
         self._count_nonzero()
@@ -1266,6 +1267,9 @@ _ATTRIBUTES_DOC = """\
         removed (removed units count as zeros).
     hidden_layer_sizes_ : tuple of int
         Hidden sizes after neuron removal.
+    hidden_units_kept_ : list of ndarray of int
+        One array per hidden layer: the indices of the units left, numbered as
+        in the network as built (``hidden_layer_sizes``).
     n_features_selected_ : int
         Input features the network still reads.
     feature_importances_ : ndarray of shape (n_features,)

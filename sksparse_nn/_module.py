@@ -230,6 +230,9 @@ class SparseMLP(nn.Module):
         #: per layer, nonzero weights of units removed while training went on
         #: (:meth:`shrink_units_`); counted by ``n_nonzero(retired=True)``
         self.retired_nonzero = [0] * len(self.linears)
+        #: per hidden layer, the indices (in the network as built) of the units still
+        #: there; :meth:`remove_neurons` keeps it in step with every removal
+        self.unit_index = [np.arange(h) for h in self.hidden_layer_sizes]
         # columns of the input the first layer reads while dead input columns are
         # cut out during training (see shrink_inputs_); None: all of them
         self.register_buffer("input_index", None, persistent=False)
@@ -365,6 +368,7 @@ class SparseMLP(nn.Module):
                 new.num_batches_tracked.copy_(norm.num_batches_tracked)
                 new.train(norm.training)
                 self.norms[layer] = new
+        self.unit_index[layer] = self.unit_index[layer][keep_idx.cpu().numpy()]
         sizes = list(self.hidden_layer_sizes)
         sizes[layer] = len(keep_idx)
         self.hidden_layer_sizes = tuple(sizes)
@@ -517,7 +521,8 @@ def pack_state(module):
             state[key] = ("bits", a.shape, np.packbits(a.ravel()))
         else:
             state[key] = ("dense", a.copy())
-    return {"kwargs": module.init_kwargs(), "state": state}
+    return {"kwargs": module.init_kwargs(), "state": state,
+            "unit_index": [np.asarray(ix) for ix in module.unit_index]}
 
 
 def unpack_state(packed):
@@ -541,6 +546,8 @@ def unpack_state(packed):
         if entry[0] == "nonzero_of":
             state[key] = state[entry[1]] != 0
     module.load_state_dict(state)
+    if "unit_index" in packed:
+        module.unit_index = [np.asarray(ix) for ix in packed["unit_index"]]
     return module
 
 

@@ -11,6 +11,10 @@ Axes it drew on. matplotlib is imported only when a function is called, so
 * :func:`plot_sparsity_tradeoff` - test score against sparsity over several models
 * :func:`plot_feature_selection_path` - features kept and score along an
   ``input_l1`` path
+* :func:`plot_search_pareto` - every candidate of a search, score against
+  sparsity or latency, with the Pareto front and the chosen candidate
+* :func:`plot_network` - the pruned network: surviving connections, removed
+  units and unread inputs
 """
 
 import numpy as np
@@ -22,6 +26,8 @@ __all__ = [
     "plot_feature_importances",
     "plot_sparsity_tradeoff",
     "plot_feature_selection_path",
+    "plot_search_pareto",
+    "plot_network",
 ]
 
 
@@ -379,4 +385,302 @@ def plot_feature_selection_path(path, ax=None, log=None):
         ax.right_ax = right
     ax.legend(lines, [ln.get_label() for ln in lines], loc="best")
     ax.set_title("Feature-selection path")
+    return ax
+
+
+# ------------------------------------------------------------ model selection
+_PARETO_AXIS = {
+    # by key: (label, smaller is better)
+    "nonzero": ("nonzero weights", True),
+    "zero_fraction": ("fraction of zero weights", False),
+    "units": ("hidden units left", True),
+    "features": ("input features read", True),
+    "latency": ("latency (ms per 1,000 rows)", True),
+}
+
+
+def _search_metric(search, results, metric):
+    from .model_selection import SPARSITY_SCORERS, SparsestWithin
+
+    if metric is not None:
+        return metric
+    refit = getattr(search, "refit", None)
+    if isinstance(refit, SparsestWithin):
+        return refit.metric
+    if isinstance(refit, str) and f"mean_test_{refit}" in results:
+        return refit
+    for key in results:
+        if key.startswith("mean_test_"):
+            name = key[len("mean_test_"):]
+            if name not in SPARSITY_SCORERS:
+                return name
+    raise ValueError("The search has no score column; pass metric=<scorer name>.")
+
+
+def pareto_front(x, score, smaller_x_is_better=True):
+    """Find the candidates no other candidate beats on both axes.
+
+    A candidate is dominated when another one has an ``x`` at least as good and
+    a score at least as high, one of them strictly. NaN candidates are never on
+    the front.
+
+    Parameters
+    ----------
+    x : array-like of shape (n,)
+        Sparsity or latency per candidate.
+    score : array-like of shape (n,)
+        Mean test score per candidate (higher is better).
+    smaller_x_is_better : bool, default=True
+        False when a larger ``x`` is better (the zero fraction).
+
+    Returns
+    -------
+    ndarray of int
+        Front indices, ordered by increasing ``x``.
+    """
+    x = np.asarray(x, dtype=float)
+    s = np.asarray(score, dtype=float)
+    g = -x if smaller_x_is_better else x
+    ok = np.isfinite(g) & np.isfinite(s)
+    front = []
+    for i in np.flatnonzero(ok):
+        beaten = ok & (g >= g[i]) & (s >= s[i]) & ((g > g[i]) | (s > s[i]))
+        if not beaten.any():
+            front.append(i)
+    front = np.asarray(front, dtype=int)
+    return front[np.lexsort((-s[front], x[front]))] if len(front) else front
+
+
+def plot_search_pareto(search, x="nonzero", metric=None, ax=None, annotate=True):
+    """Mean test score against sparsity (or latency) for every candidate of a search.
+
+    Every candidate of ``search.cv_results_`` is a point; the Pareto front (the
+    candidates no other one beats on both score and ``x``) is joined by a line
+    labelled ``"Pareto front"`` and its points are numbered by their candidate
+    index; the chosen candidate (``best_index_``) is a star. When ``refit`` is a
+    :func:`~sksparse_nn.model_selection.sparsest_within` rule, its threshold
+    (best mean score minus the tolerance) is a dotted horizontal line.
+
+    Parameters
+    ----------
+    search : fitted GridSearchCV, RandomizedSearchCV or similar
+        Scored with a multi-metric ``scoring`` holding the ``x`` scorer (see
+        :func:`~sksparse_nn.model_selection.sparsity_scoring`).
+    x : {"nonzero", "zero_fraction", "units", "features", "latency"}, default="nonzero"
+        The horizontal axis, in natural units (``neg_`` scores are negated back):
+        nonzero weights, zero fraction, hidden units, features read, or ms per
+        1,000 rows.
+    metric : str or None, default=None
+        The scorer key on the vertical axis; by default the metric of the refit
+        rule, else ``refit`` when it names a scorer, else the first non-sparsity
+        scorer.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure's Axes when None.
+    annotate : bool, default=True
+        Number the front points by candidate index.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+    """
+    from .model_selection import BY_SCORER, SparsestWithin
+
+    results = getattr(search, "cv_results_", None)
+    if results is None:
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError("plot_search_pareto needs a fitted search (cv_results_).")
+    if x not in BY_SCORER:
+        raise ValueError(f"x must be one of {sorted(BY_SCORER)}, got {x!r}.")
+    metric = _search_metric(search, results, metric)
+    xkey, ykey = f"mean_test_{BY_SCORER[x]}", f"mean_test_{metric}"
+    for key in (xkey, ykey):
+        if key not in results:
+            raise ValueError(
+                f"cv_results_ has no {key!r}; score the search with "
+                f"sparsity_scoring({metric!r}, by={x!r}) or SparseGridSearchCV."
+            )
+    xlabel, smaller = _PARETO_AXIS[x]
+    xs = np.asarray(results[xkey], dtype=float)
+    xs = -xs if BY_SCORER[x].startswith("neg_") else xs
+    ys = np.asarray(results[ykey], dtype=float)
+    ax = _axes(ax)
+    ax.scatter(xs, ys, color="C0", alpha=0.6, label="candidates", zorder=2)
+    front = pareto_front(xs, ys, smaller_x_is_better=smaller)
+    ax.plot(xs[front], ys[front], color="C1", marker="o", drawstyle="steps-post"
+            if smaller else "steps-pre", label="Pareto front", zorder=3)
+    if annotate:
+        for i in front:
+            ax.annotate(f"#{i}", (xs[i], ys[i]), textcoords="offset points",
+                        xytext=(4, -10), fontsize="small", color="C1")
+    refit = getattr(search, "refit", None)
+    if isinstance(refit, SparsestWithin) and metric == refit.metric:
+        ax.axhline(refit.threshold(results), color="grey", linestyle=":",
+                   label=(f"threshold: best - {refit.tol:g}" if refit.rule == "tol"
+                          else "threshold: best - 1 SE"), zorder=1)
+    best = getattr(search, "best_index_", None)
+    if best is not None:
+        name = "chosen (refit rule)" if isinstance(refit, SparsestWithin) else "chosen"
+        ax.scatter([xs[best]], [ys[best]], marker="*", s=250, color="C3",
+                   edgecolor="black", label=f"{name}: #{best}", zorder=4)
+    if smaller and np.all(xs[np.isfinite(xs)] > 0) and np.nanmax(xs) > 30 * np.nanmin(xs):
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"mean test {metric}")
+    ax.set_title(f"{metric} vs {xlabel}: {len(xs)} candidates")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _network_columns(est):
+    """Per column (inputs, hidden layers, outputs): (name, size as built, kept
+    indices in the as-built numbering)."""
+    n_in = int(est.n_features_in_)
+    coefs = est.coefs_
+    kept_hidden = getattr(est, "hidden_units_kept_", None)
+    if kept_hidden is None:  # not recorded: number the units left 0..k-1
+        kept_hidden = [np.arange(np.shape(W)[1]) for W in coefs[:-1]]
+    built = getattr(est, "hidden_layer_sizes", None)
+    if built is None or getattr(est, "hidden_units_kept_", None) is None:
+        built = [len(k) for k in kept_hidden]
+    elif np.isscalar(built):
+        built = [int(built)]
+    compact = getattr(est, "compact_model_", None)
+    if compact is not None:
+        read = np.asarray(compact.input_index, dtype=int)
+    else:
+        read = np.flatnonzero(np.any(np.asarray(coefs[0]) != 0, axis=1))
+    n_out = np.shape(coefs[-1])[1]
+    cols = [("inputs", n_in, read)]
+    cols += [(f"hidden {i + 1}", int(b), np.asarray(k, dtype=int))
+             for i, (b, k) in enumerate(zip(built, kept_hidden))]
+    cols.append(("outputs", n_out, np.arange(n_out)))
+    return cols
+
+
+def plot_network(estimator, max_edges=500, max_units=40, ax=None):
+    """Draw the network: layers as columns of units, surviving connections as lines.
+
+    Columns are the inputs, each hidden layer as built (``hidden_layer_sizes``)
+    and the outputs. Units still in the network are black; removed hidden units
+    and inputs the network no longer reads are light grey. Each nonzero weight of
+    ``coefs_`` is a line from its input unit to its output unit, blue when
+    positive and red when negative, its width proportional to ``|weight|``.
+
+    Big networks stay readable: a column with more than ``max_units`` units shows
+    ``max_units`` of them (the kept ones with the strongest connections and, in
+    proportion, removed ones), with "showing k of n" under it; only the
+    ``max_edges`` strongest connections among the units shown are drawn, and the
+    count of the rest is written at the bottom.
+
+    Parameters
+    ----------
+    estimator : fitted sparse MLP or pipeline ending in one
+        The network to draw.
+    max_edges : int, default=500
+        Most connections drawn.
+    max_units : int, default=40
+        Most units drawn per column.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure's Axes when None.
+
+    Returns
+    -------
+    matplotlib Axes
+        Also carries ``ax.network_summary_``: a dict with the counts drawn
+        (``edges_drawn``, ``edges_total``, ``units_shown``, ``units_greyed``).
+    """
+    if int(max_edges) < 0 or int(max_units) < 1:
+        raise ValueError("max_edges must be >= 0 and max_units >= 1.")
+    est = _fitted(estimator)
+    ax = _axes(ax)
+    from matplotlib.collections import LineCollection
+
+    cols = _network_columns(est)
+    coefs = [np.asarray(W, dtype=float) for W in est.coefs_]
+    # every nonzero weight as (column, source position, target position, weight),
+    # positions in the as-built numbering
+    src_pos = [np.arange(cols[0][1])] + [c[2] for c in cols[1:-1]]
+    edges = []
+    for layer, W in enumerate(coefs):
+        r, c = np.nonzero(W)
+        edges.append((np.full(len(r), layer), src_pos[layer][r], cols[layer + 1][2][c], W[r, c]))
+    layer_of = np.concatenate([e[0] for e in edges])
+    src = np.concatenate([e[1] for e in edges])
+    dst = np.concatenate([e[2] for e in edges])
+    w = np.concatenate([e[3] for e in edges])
+    absw = np.abs(w)
+
+    # choose the units shown per column, and their heights
+    y_of, shown_total, greyed = [], 0, 0
+    kept_xy, removed_xy = [], []
+    for k, (name, n, kept) in enumerate(cols):
+        strength = np.zeros(n)
+        if k < len(cols) - 1:
+            np.add.at(strength, src[layer_of == k], absw[layer_of == k])
+        if k > 0:
+            np.add.at(strength, dst[layer_of == k - 1], absw[layer_of == k - 1])
+        is_kept = np.zeros(n, dtype=bool)
+        is_kept[kept] = True
+        if n <= max_units:
+            show = np.arange(n)
+        else:
+            n_kept = int(is_kept.sum())
+            k_kept = min(n_kept, max_units, max(1 if n_kept else 0,
+                                                round(max_units * n_kept / n)))
+            kept_idx = np.flatnonzero(is_kept)
+            kept_idx = kept_idx[np.argsort(-strength[kept_idx], kind="stable")[:k_kept]]
+            removed_idx = np.flatnonzero(~is_kept)[: max_units - k_kept]
+            show = np.sort(np.concatenate([kept_idx, removed_idx]))
+        y = np.full(n, np.nan)
+        y[show] = np.linspace(1, 0, len(show)) if len(show) > 1 else 0.5
+        y_of.append(y)
+        for i in show:
+            (kept_xy if is_kept[i] else removed_xy).append((k, y[i]))
+        shown_total += len(show)
+        greyed += int((~is_kept[show]).sum())
+        if name == "inputs":
+            head = f"inputs\n{len(kept)} of {n} read"
+        elif name == "outputs":
+            head = f"outputs\n{n}"
+        else:
+            head = f"{name}\n{len(kept)} of {n} left"
+        ax.text(k, 1.06, head, ha="center", va="bottom", fontsize="small")
+        if len(show) < n:
+            ax.text(k, -0.06, f"showing {len(show)} of {n}", ha="center", va="top",
+                    fontsize="x-small", color="dimgrey")
+
+    # connections between shown units, strongest first
+    y0 = np.array([y_of[l][s] for l, s in zip(layer_of, src)]) if len(w) else np.array([])
+    y1 = np.array([y_of[l + 1][d] for l, d in zip(layer_of, dst)]) if len(w) else np.array([])
+    visible = np.flatnonzero(np.isfinite(y0) & np.isfinite(y1))
+    visible = visible[np.argsort(-absw[visible], kind="stable")][: int(max_edges)]
+    wmax = absw.max() if len(absw) else 1.0
+    for sign, color, label in ((1, "C0", "positive weight"), (-1, "C3", "negative weight")):
+        sel = visible[np.sign(w[visible]) == sign]
+        segs = [((layer_of[i], y0[i]), (layer_of[i] + 1, y1[i])) for i in sel]
+        # an empty collection still needs one width for its legend entry
+        widths = 0.2 + 2.8 * absw[sel] / wmax if len(sel) else 1.0
+        lc = LineCollection(segs, colors=color, linewidths=widths,
+                            alpha=0.6, label=label, zorder=1)
+        ax.add_collection(lc)
+    if kept_xy:
+        ax.scatter(*zip(*kept_xy), s=18, color="black", zorder=2, label="unit")
+    if removed_xy:
+        ax.scatter(*zip(*removed_xy), s=18, color="lightgrey", edgecolor="darkgrey",
+                   zorder=2, label="removed unit / unread input")
+    n_total = len(w)
+    note = (f"{len(visible)} of {n_total} connections drawn (the strongest); "
+            f"{n_total - len(visible)} not shown" if len(visible) < n_total
+            else f"{n_total} connections")
+    ax.text((len(cols) - 1) / 2, -0.14, note, ha="center", va="top", fontsize="small")
+    ax.set_xlim(-0.5, len(cols) - 0.5)
+    ax.set_ylim(-0.22, 1.2)
+    ax.set_axis_off()
+    ax.set_title("Network after pruning")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize="x-small",
+              frameon=False)
+    ax.network_summary_ = {"edges_drawn": int(len(visible)), "edges_total": int(n_total),
+                           "units_shown": int(shown_total), "units_greyed": int(greyed)}
     return ax

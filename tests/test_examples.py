@@ -152,3 +152,20 @@ def test_pruning_schedules_tradeoff_reaches_each_target():
     accuracy = [m.score(out["X_test"], out["y_test"]) for m in out["tradeoff"].values()]
     # even the short fast run keeps most of the dense accuracy at 90% zeros
     assert min(accuracy) > 0.8 * accuracy[0]
+
+
+def test_model_selection(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = _main("model_selection")(fast=True, out_dir=tmp_path)
+    text = capsys.readouterr().out
+    assert "plain GridSearchCV" in text and "sparsest_within" in text
+    cancer = out["cancer"]
+    plain, rule = cancer["plain"], cancer["rule"]
+    # the rule's choice is within tol of the best mean CV accuracy, with fewer
+    # nonzero weights than the plain (accuracy-only) choice
+    assert rule["cv_accuracy"] >= cancer["best_cv_accuracy"] - cancer["tol"]
+    assert plain["cv_accuracy"] == cancer["best_cv_accuracy"]
+    assert rule["nonzero"] < plain["nonzero"]
+    search = cancer["search"]
+    assert search.best_index_ == rule["index"] != plain["index"]
+    assert (tmp_path / "pareto.png").exists() and (tmp_path / "network.png").exists()
