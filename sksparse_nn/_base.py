@@ -92,6 +92,19 @@ def _silence(*args, **kwargs):
     pass
 
 
+class _MultilabelBCE(torch.nn.BCEWithLogitsLoss):
+    """Per-sample binary cross-entropy summed over the labels: MLPClassifier's
+    multilabel loss (``binary_log_loss`` sums over labels, averages over samples),
+    so ``l1`` and ``input_l1`` weigh the same against it as in the single-label
+    case instead of shrinking with the number of labels."""
+
+    def __init__(self):
+        super().__init__(reduction="none")
+
+    def forward(self, input, target):
+        return super().forward(input, target).sum(dim=1)
+
+
 class _BaseSparseMLP(BaseEstimator):
     """Shared machinery; see :class:`SparseMLPClassifier` for the parameters."""
 
@@ -777,24 +790,39 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         return True
 
     def _score_kind(self):
+        if self._multilabel:
+            return "multilabel"
         return "binary" if len(self.classes_) == 2 else "multiclass"
 
+    @property
+    def _multilabel(self):
+        return getattr(self, "_label_kind", None) == "multilabel"
+
     def _criterion(self):
+        # multilabel: one sigmoid + binary cross-entropy per label, as MLPClassifier
+        if self._multilabel:
+            return _MultilabelBCE()
         if len(self.classes_) == 2:
             return torch.nn.BCEWithLogitsLoss(reduction="none")
         return torch.nn.CrossEntropyLoss(reduction="none")
 
     def _split_labels(self, y):
+        if self._multilabel:
+            return None  # as MLPClassifier: no stratified split for multilabel targets
         return self._label_encoder.transform(y)
 
     def _encode_y(self, y, first, classes, sample_weight=None):
+        if sp.issparse(y):
+            y = y.toarray()
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        if y.ndim == 2 and y.shape[1] > 1:
+        if y.ndim == 2:
+            return self._encode_multilabel(y, first)
+        if not first and self._multilabel:
             raise ValueError(
-                f"{type(self).__name__} supports binary and multiclass targets, got a "
-                f"{type_of_target(y)} target of shape {y.shape}."
+                f"The model was fitted on a multilabel indicator target with "
+                f"{len(self.classes_)} labels; y of shape {y.shape} is not one."
             )
         y = y.ravel()
         self._check_label_types(y)
@@ -815,6 +843,7 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
                     "classes."
                 )
             self._label_encoder = enc
+            self._label_kind = "single"
             self.classes_ = enc.classes_
             self.n_outputs_ = 1 if len(self.classes_) == 2 else len(self.classes_)
             self.out_activation_ = "logistic" if len(self.classes_) == 2 else "softmax"
@@ -824,6 +853,34 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         if len(self.classes_) == 2:
             return torch.as_tensor(codes.reshape(-1, 1), dtype=torch.float32)
         return torch.as_tensor(codes, dtype=torch.long)
+
+    def _encode_multilabel(self, y, first):
+        """Multilabel indicator targets, as MLPClassifier takes them: one sigmoid
+        output per label, ``classes_ = arange(n_labels)`` (its LabelBinarizer's)."""
+        kind = type_of_target(y)
+        if kind == "multilabel-indicator" and not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                "A multilabel indicator target must hold 0 and 1 only, got values "
+                f"{np.unique(y).tolist()}."
+            )
+        if kind != "multilabel-indicator":
+            raise ValueError(
+                f"{type(self).__name__} supports binary, multiclass and multilabel-"
+                f"indicator targets, got a {kind} target of shape {y.shape}."
+            )
+        if first:
+            self._label_kind = "multilabel"
+            self.classes_ = np.arange(y.shape[1])
+            self.n_outputs_ = y.shape[1]
+            self.out_activation_ = "logistic"
+        elif not self._multilabel or y.shape[1] != len(self.classes_):
+            was = (f"{len(self.classes_)} labels" if self._multilabel
+                   else f"single-label classes {self.classes_.tolist()}")
+            raise ValueError(
+                f"y is a multilabel indicator with {y.shape[1]} labels but the model "
+                f"was fitted with {was}."
+            )
+        return torch.as_tensor(y.astype(np.float32))
 
     @staticmethod
     def _check_label_types(y):
@@ -858,8 +915,14 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
             del self._incremental_call
 
     def predict_proba(self, X):
-        """Class probabilities, float64, columns ordered as ``classes_``."""
+        """Class probabilities, float64, columns ordered as ``classes_``.
+
+        For a multilabel target: the probability of each label, shape
+        ``(n_samples, n_labels)`` (rows do not sum to 1).
+        """
         z = self._decision(X)
+        if self._multilabel:
+            return expit(z.astype(np.float64))
         if len(self.classes_) == 2:
             p = expit(z[:, 0]).astype(np.float64)
             return np.column_stack([1.0 - p, p])
@@ -877,13 +940,15 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
 
     def predict(self, X):
         z = self._decision(X)
+        if self._multilabel:  # probability > 0.5, as MLPClassifier's indicator output
+            return (z > 0).astype(np.int64)
         if len(self.classes_) == 2:
             return self.classes_[(z[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(z, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 

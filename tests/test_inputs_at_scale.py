@@ -120,3 +120,89 @@ def test_tfidf_and_one_hot_pipelines():
                                              random_state=0))
     pipe.fit(cats, target)
     assert pipe.score(cats, target) > 0.95
+
+
+# ---------------------------------------------------------------- multilabel
+@pytest.fixture(scope="module")
+def multilabel():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(300, 20, n_classes=4, random_state=0)
+    return X / X.max(), Y
+
+
+def test_multilabel_outputs_as_mlpclassifier(multilabel):
+    from sklearn.neural_network import MLPClassifier
+
+    X, Y = multilabel
+    ref = MLPClassifier((16,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref.fit(X, Y)
+    clf = SparseMLPClassifier((32,), max_iter=60, learning_rate_init=1e-2,
+                              random_state=0).fit(X, Y)
+    np.testing.assert_array_equal(clf.classes_, ref.classes_)
+    assert clf.n_outputs_ == ref.n_outputs_ == 4
+    assert clf.out_activation_ == ref.out_activation_ == "logistic"
+    pred, proba = clf.predict(X), clf.predict_proba(X)
+    assert pred.shape == proba.shape == Y.shape
+    assert pred.dtype == ref.predict(X).dtype
+    np.testing.assert_array_equal(pred, (proba > 0.5).astype(int))
+    assert not np.allclose(proba.sum(axis=1), 1.0)  # independent labels, not a softmax
+    assert clf.score(X, Y) > 0.4  # subset accuracy; chance is far below
+    assert clf.__sklearn_tags__().classifier_tags.multi_label
+    with pytest.raises(ValueError, match="multilabel indicator"):
+        clf.partial_fit(X, Y[:, :3])
+    with pytest.raises(ValueError, match="0 and 1 only"):
+        SparseMLPClassifier(max_iter=2).fit(X, Y * 2)
+    Y3 = Y.copy()
+    Y3[0, 0] = 2
+    with pytest.raises(ValueError, match="multilabel-indicator targets"):
+        SparseMLPClassifier(max_iter=2).fit(X, Y3)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(l1=1e-3, input_l1=0.01),
+    *[dict(target_sparsity=0.8, prune_schedule=s)
+      for s in ("one_shot", "gradual", "iterative", "dynamic")],
+    dict(l1=3e-3, neuron_threshold=0.05, selective_pruning_tol=0.01),
+])
+def test_multilabel_with_sparsity_and_export(multilabel, kw, tmp_path):
+    from sksparse_nn.export import to_torch
+
+    X, Y = multilabel
+    Xs = sp.csr_matrix(X)
+    clf = SparseMLPClassifier((32,), max_iter=40, learning_rate_init=1e-2,
+                              random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        clf.fit(Xs, Y)
+    assert clf.sparsity_ > 0.1
+    if "target_sparsity" in kw:
+        assert clf.sparsity_ == pytest.approx(0.8, abs=0.02)
+    if "selective_pruning_tol" in kw:
+        assert clf.hidden_layer_sizes_[0] < 32
+    assert clf.score(X, Y) > 0.3
+    proba = clf.predict_proba(X)
+    torch_model = to_torch(clf)
+    import torch
+
+    out = torch_model(torch.as_tensor(X, dtype=torch.float32)).detach().numpy()
+    np.testing.assert_allclose(out, proba, atol=1e-5)
+
+
+def test_multilabel_onnx_export(multilabel, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    from sksparse_nn.export import to_onnx
+
+    X, Y = multilabel
+    clf = SparseMLPClassifier((16,), input_l1=0.01, max_iter=30, learning_rate_init=1e-2,
+                              random_state=0).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path = to_onnx(clf, tmp_path / "ml.onnx")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (proba,) = sess.run(None, {"X": X.astype(np.float32)})
+    np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
