@@ -287,8 +287,13 @@ class _BaseSparseMLP(BaseEstimator):
         if self.batch_norm and n < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to fit.")
 
-        init_gen, shuffle_gen, dropout_gen = _generators(seed, device)
+        _, shuffle_gen, dropout_gen = _generators(seed, device)
         if first:
+            # the initial weights are scikit-learn's draws: with the same random_state
+            # the network starts where MLPClassifier/MLPRegressor start
+            init_gen = (np.random.RandomState(self.random_state)
+                        if isinstance(self.random_state, Integral)
+                        else np.random.RandomState(seed))
             module = SparseMLP(X.shape[1], sizes, self._n_outputs, self.activation,
                                self.dropout, self.batch_norm, generator=init_gen)
             self._n_weights_built = module.n_weights()
