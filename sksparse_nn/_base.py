@@ -6,6 +6,7 @@ hyperparameters ask for, and turns the trained network into fitted attributes an
 compact inference model (:class:`~sksparse_nn._module.CompactMLP`).
 """
 
+import copy
 import math
 import threading
 import warnings
@@ -314,11 +315,33 @@ class _BaseSparseMLP(BaseEstimator):
         need_valid = not incremental and (self.early_stopping
                                           or self.selective_pruning_tol is not None)
         train, valid = (self._split(data, y, seed) if need_valid else (data, None))
-        epochs = 1 if incremental else self.max_iter
         steps_per_epoch = math.ceil(len(train) / batch_size)
-        total_steps = epochs * steps_per_epoch
-        self._set_training_callbacks(net, schedule, total_steps, steps_per_epoch,
-                                     epochs, valid, seed, incremental)
+        if incremental:
+            epochs = 1
+            calls = getattr(self, "_partial_calls", None)
+            if calls is None:
+                self._partial_steps_per_epoch = steps_per_epoch
+            if calls is None or "sparsity_log" not in dict(net.callbacks_):
+                # partial_fit plans max_iter calls of one epoch each (epochs measured
+                # by the first block): L1 warm-up/freeze and the prune schedule count
+                # steps across calls, so they advance call by call; the callbacks
+                # are kept from call to call (with their step counters). A net
+                # rebuilt after unpickling gets its plan back at the call it was at.
+                if calls is None:
+                    self._warn_partial_fit_ignores()
+                spe = self._partial_steps_per_epoch
+                self._set_training_callbacks(net, schedule, self.max_iter * spe, spe,
+                                             self.max_iter, None, seed, incremental)
+                self._partial_calls = calls or 0
+                for name in ("pruning", "proximal"):
+                    cb = dict(net.callbacks_).get(name)
+                    if cb is not None:
+                        cb.step_ = self._partial_calls * spe
+        else:
+            self._partial_calls = None
+            epochs = self.max_iter
+            self._set_training_callbacks(net, schedule, epochs * steps_per_epoch,
+                                         steps_per_epoch, epochs, valid, seed, incremental)
         net.train_split = predefined_split(valid) if valid is not None else None
 
         n_params = sum(p.numel() for p in net.module_.parameters())
@@ -329,7 +352,11 @@ class _BaseSparseMLP(BaseEstimator):
             if not incremental and self.selective_pruning_tol is not None:
                 self._selective(net, train, valid, float(self.selective_pruning_tol),
                                 max(1, self.max_iter // 10))
-        self._finalize(net)
+            if incremental:
+                self._partial_calls += 1
+                if self._partial_calls == self.max_iter:
+                    self._complete_plan(net)
+        self._finalize(net, incremental=incremental)
         if (not incremental and epochs_run == self.max_iter
                 and not getattr(self, "_diverged", False)):
             warnings.warn(
@@ -350,6 +377,38 @@ class _BaseSparseMLP(BaseEstimator):
             X.sum_duplicates()
             return X
         return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _warn_partial_fit_ignores(self):
+        """partial_fit trains one epoch per call on the block it is given: what
+        needs a held-out split of the whole data set is fit's alone."""
+        ignored = []
+        if self.early_stopping:
+            ignored.append("early_stopping=True (with validation_fraction, "
+                           "n_iter_no_change, tol)")
+        if self.selective_pruning_tol is not None:
+            ignored.append(f"selective_pruning_tol={self.selective_pruning_tol} (call "
+                           "prune_neurons(X_val, y_val, tol) on held-out data instead)")
+        if ignored:
+            warnings.warn(
+                "partial_fit trains one epoch per call and holds no validation split, "
+                "so it does not apply " + "; ".join(ignored) + ". Use fit for them.",
+                UserWarning,
+            )
+
+    def _complete_plan(self, net):
+        """After the max_iter-th partial_fit call the plan is complete: when the
+        blocks were smaller than the first one (fewer steps than planned), the
+        prune schedule's final update and the L1 support freeze are applied now,
+        so the network is at ``target_sparsity`` whatever the block sizes."""
+        cbs = dict(net.callbacks_)
+        pruning = cbs.get("pruning")
+        if pruning is not None and not any(step == pruning.final_step_
+                                           for step, _ in pruning.prune_events_):
+            pruning.step_ = max(pruning.step_, pruning.final_step_)
+            pruning._update(net)
+        prox = cbs.get("proximal")
+        if prox is not None and prox.total_steps and not prox.frozen_:
+            prox._freeze(net.module_)
 
     def _split(self, data, y, seed):
         labels = self._split_labels(y)
@@ -386,8 +445,10 @@ class _BaseSparseMLP(BaseEstimator):
         )
 
     def _set_training_callbacks(self, net, schedule, total_steps, steps_per_epoch, epochs,
-                                valid, seed, incremental):
-        """(Re)build the callbacks for this call of fit / partial_fit."""
+                                valid, seed, incremental, planned=True):
+        """(Re)build the callbacks for fit, or for the planned calls of partial_fit
+        (``incremental``: no stopping). ``planned=False`` (a fine-tune): the L1
+        penalty is on at full strength from the first step, no warm-up or freeze."""
         kind = self._score_kind()
         cbs = [("shrink", TrainSmaller()),  # first: later snapshots see its result
                ("last_good", LastGoodWeights()),
@@ -395,11 +456,11 @@ class _BaseSparseMLP(BaseEstimator):
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
             prox = ProximalL1(self.l1, self.input_l1,
-                              total_steps=None if incremental else total_steps)
+                              total_steps=total_steps if planned else None)
             cbs.append(("proximal", prox))
             if not incremental:  # stopping waits until the support is frozen
                 start_epoch = max(start_epoch, math.ceil(prox.freeze_at * epochs))
-        if schedule is not None and not incremental:
+        if schedule is not None:
             cbs.append(("pruning", MagnitudePruning(schedule, float(self.target_sparsity),
                                                     total_steps, seed=seed)))
             end = schedule.end_step(total_steps)
@@ -534,21 +595,27 @@ class _BaseSparseMLP(BaseEstimator):
         batch_size = min(200, len(data)) if self.batch_size == "auto" else self.batch_size
         net.batch_size = min(batch_size, len(data))
         self._set_training_callbacks(net, None, epochs * math.ceil(len(data) / net.batch_size),
-                                     1, epochs, None, seed, incremental=True)
+                                     1, epochs, None, seed, incremental=True, planned=False)
         n_params = sum(p.numel() for p in net.module_.parameters())
         with _torch_threads(self._n_threads(n_params)):
             self._selective(net, data, data, float(tol), epochs)
         self._finalize(net)
         return self
 
-    def _finalize(self, net):
+    def _finalize(self, net, incremental=False):
         module = net.module_
         # sparsity is counted on the trained network as built, before compaction
         self.nonzero_weights_ = module.n_nonzero(retired=True)
-        module.retired_nonzero = [0] * len(module.linears)
         self.sparsity_ = 1.0 - sum(self.nonzero_weights_) / self._n_weights_built
+        if incremental:
+            # between partial_fit calls the training network stays as it is (masks,
+            # Adam moments, units cut while training and their counts): the dead
+            # units are removed from a copy that becomes the compact model
+            module = copy.deepcopy(module)
+        else:
+            module.retired_nonzero = [0] * len(module.linears)
         removed = module.remove_dead_neurons(float(self.neuron_threshold))
-        if any(removed):
+        if any(removed) and not incremental:
             net.initialize_optimizer()
         module.masked = any(not bool(lin.mask.all()) for lin in module.linears)
         module.eval()

@@ -206,3 +206,76 @@ def test_multilabel_onnx_export(multilabel, tmp_path):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (proba,) = sess.run(None, {"X": X.astype(np.float32)})
     np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-5)
+
+
+# --------------------------------------------------------------- partial_fit
+@pytest.fixture(scope="module")
+def stream():
+    X, y = make_classification(1200, 20, n_informative=6, random_state=0)
+    return X, y
+
+
+@pytest.mark.parametrize("schedule", ["one_shot", "gradual", "iterative", "dynamic"])
+def test_partial_fit_follows_the_prune_schedule_call_by_call(stream, schedule):
+    X, y = stream
+    clf = SparseMLPClassifier((32,), max_iter=6, prune_schedule=schedule,
+                              target_sparsity=0.9, random_state=0)
+    seen = []
+    for k in range(9):
+        block = slice(100 * k, 100 * k + 100 - (20 if k % 2 else 0))  # uneven blocks
+        clf.partial_fit(X[block], y[block], classes=[0, 1])
+        seen.append(clf.sparsity_)
+        if k == 5:
+            zeros = [W == 0 for W in clf.coefs_]
+    assert seen[5] == pytest.approx(0.9, abs=0.01)  # the target after max_iter calls
+    assert all(b >= a - 1e-9 for a, b in zip(seen, seen[1:]))  # masks never loosen
+    if schedule not in ("one_shot", "dynamic"):  # ramps: on the way, below the target
+        assert 0.0 < min(s for s in seen if s > 0) < 0.85
+    # later calls keep the masks: every zero stays zero
+    for W, z in zip(clf.coefs_, zeros):
+        assert np.all(W[z[:, :W.shape[1]]] == 0) if W.shape == z.shape else True
+    assert seen[-1] == pytest.approx(0.9, abs=0.01)
+    assert clf.n_iter_ == 9
+
+
+def test_partial_fit_l1_warmup_and_frozen_support(stream):
+    X, y = stream
+    clf = SparseMLPClassifier((32,), max_iter=8, l1=1e-2, input_l1=0.05, batch_size=10,
+                              random_state=0)
+    seen = []
+    for k in range(11):
+        clf.partial_fit(X[100 * k:100 * k + 100], y[100 * k:100 * k + 100], classes=[0, 1])
+        seen.append(clf.sparsity_)
+        if k == 7:
+            support = clf.feature_importances_ > 0
+    assert seen[0] == 0.0  # warm-up: no penalty in the first quarter of the plan
+    assert seen[7] > seen[3] > 0.0
+    # after the plan the support is frozen: zeros stay zero, survivors are no
+    # longer shrunk, no dropped feature comes back
+    assert seen[7:] == [seen[7]] * 4
+    assert not np.any((clf.feature_importances_ > 0) & ~support)
+
+
+def test_partial_fit_says_what_it_does_not_apply(stream):
+    X, y = stream
+    clf = SparseMLPClassifier((8,), early_stopping=True, selective_pruning_tol=0.01)
+    with pytest.warns(UserWarning, match="early_stopping=True.*selective_pruning_tol"):
+        clf.partial_fit(X[:100], y[:100], classes=[0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not on every block
+        clf.partial_fit(X[100:200], y[100:200])
+    with pytest.raises(ValueError, match="classes must be passed"):
+        SparseMLPClassifier((8,)).partial_fit(X[:100], y[:100])
+
+
+def test_partial_fit_one_pass_learns_as_fast_as_mlpclassifier():
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = make_classification(6000, 30, random_state=0)
+    Xtr, ytr, Xte, yte = X[:5000], y[:5000], X[5000:], y[5000:]
+    ours = SparseMLPClassifier((64,), learning_rate_init=1e-3, random_state=0)
+    ref = MLPClassifier((64,), learning_rate_init=1e-3, random_state=0)
+    for start in range(0, 5000, 500):
+        ours.partial_fit(Xtr[start:start + 500], ytr[start:start + 500], classes=[0, 1])
+        ref.partial_fit(Xtr[start:start + 500], ytr[start:start + 500], classes=[0, 1])
+    assert ours.score(Xte, yte) >= ref.score(Xte, yte) - 0.03
