@@ -321,6 +321,7 @@ class _BaseSparseMLP(BaseEstimator):
             calls = getattr(self, "_partial_calls", None)
             if calls is None:
                 self._partial_steps_per_epoch = steps_per_epoch
+                self._partial_steps = 0  # optimizer steps of the stream so far
             if calls is None or "sparsity_log" not in dict(net.callbacks_):
                 # partial_fit plans max_iter calls of one epoch each (epochs measured
                 # by the first block): L1 warm-up/freeze and the prune schedule count
@@ -336,7 +337,7 @@ class _BaseSparseMLP(BaseEstimator):
                 for name in ("pruning", "proximal"):
                     cb = dict(net.callbacks_).get(name)
                     if cb is not None:
-                        cb.step_ = self._partial_calls * spe
+                        cb.step_ = self._partial_steps
         else:
             self._partial_calls = None
             epochs = self.max_iter
@@ -354,6 +355,7 @@ class _BaseSparseMLP(BaseEstimator):
                                 max(1, self.max_iter // 10))
             if incremental:
                 self._partial_calls += 1
+                self._partial_steps += steps_per_epoch
                 if self._partial_calls == self.max_iter:
                     self._complete_plan(net)
         self._finalize(net, incremental=incremental)
@@ -402,9 +404,8 @@ class _BaseSparseMLP(BaseEstimator):
         so the network is at ``target_sparsity`` whatever the block sizes."""
         cbs = dict(net.callbacks_)
         pruning = cbs.get("pruning")
-        if pruning is not None and not any(step == pruning.final_step_
-                                           for step, _ in pruning.prune_events_):
-            pruning.step_ = max(pruning.step_, pruning.final_step_)
+        if pruning is not None and pruning.step_ < pruning.final_step_:
+            pruning.step_ = pruning.final_step_
             pruning._update(net)
         prox = cbs.get("proximal")
         if prox is not None and prox.total_steps and not prox.frozen_:

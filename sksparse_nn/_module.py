@@ -541,7 +541,10 @@ def pack_state(module):
             state[key] = ("bits", a.shape, np.packbits(a.ravel()))
         else:
             state[key] = ("dense", a.copy())
-    return {"kwargs": module.init_kwargs(), "state": state}
+    # the nonzero weights of units cut while training (sparsity counts them): a
+    # partial_fit stream pickled between blocks (dask) keeps counting them
+    return {"kwargs": module.init_kwargs(), "state": state,
+            "retired": list(module.retired_nonzero)}
 
 
 def unpack_state(packed):
@@ -565,6 +568,7 @@ def unpack_state(packed):
         if entry[0] == "nonzero_of":
             state[key] = state[entry[1]] != 0
     module.load_state_dict(state)
+    module.retired_nonzero = list(packed.get("retired", module.retired_nonzero))
     return module
 
 

@@ -119,3 +119,14 @@ def test_runs_as_a_script(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "selected features    [0, 1, 2]" in result.stdout
     assert (tmp_path / "loss.png").exists()
+
+
+def test_out_of_core_dask():
+    pytest.importorskip("dask_ml")
+    pytest.importorskip("distributed")
+    out = _main("out_of_core_dask")(fast=True)
+    first, last = out["history"][0], out["history"][-1]
+    assert last["calls"] == out["estimator"].max_iter  # one call per block and pass
+    assert last["sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert last["accuracy"] > 0.85 and last["accuracy"] >= first["accuracy"] - 0.02
+    assert out["predict_agrees"]

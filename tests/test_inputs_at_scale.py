@@ -2,6 +2,7 @@
 multilabel indicator targets, partial_fit that honours every hyperparameter,
 out-of-core training through dask-ml's Incremental."""
 
+import pickle
 import tracemalloc
 import warnings
 
@@ -225,6 +226,8 @@ def test_partial_fit_follows_the_prune_schedule_call_by_call(stream, schedule):
         block = slice(100 * k, 100 * k + 100 - (20 if k % 2 else 0))  # uneven blocks
         clf.partial_fit(X[block], y[block], classes=[0, 1])
         seen.append(clf.sparsity_)
+        if k == 2:  # a stream pickled between blocks (as dask may) keeps its plan
+            clf = pickle.loads(pickle.dumps(clf))
         if k == 5:
             zeros = [W == 0 for W in clf.coefs_]
     assert seen[5] == pytest.approx(0.9, abs=0.01)  # the target after max_iter calls
@@ -279,3 +282,36 @@ def test_partial_fit_one_pass_learns_as_fast_as_mlpclassifier():
         ours.partial_fit(Xtr[start:start + 500], ytr[start:start + 500], classes=[0, 1])
         ref.partial_fit(Xtr[start:start + 500], ytr[start:start + 500], classes=[0, 1])
     assert ours.score(Xte, yte) >= ref.score(Xte, yte) - 0.03
+
+
+# ------------------------------------------------------------- out of core
+def test_dask_incremental_trains_sparse_network_on_local_cluster():
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+
+    X, y = make_classification(2000, 20, n_informative=6, random_state=0)
+    Xd, yd = da.from_array(X, chunks=250), da.from_array(y, chunks=250)
+    est = SparseMLPClassifier((32,), max_iter=16, batch_size=50, target_sparsity=0.8,
+                              learning_rate_init=1e-2,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "port already in use" chatter
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster):
+            inc = wrappers.Incremental(est, shuffle_blocks=True, random_state=0)
+            inc.fit(Xd, yd, classes=[0, 1])  # one pass: 8 blocks = 8 partial_fit calls
+            assert inc.estimator_.n_iter_ == 8
+            inc.partial_fit(Xd, yd)  # a second pass completes the 16 planned calls
+            score = inc.score(Xd, yd)
+            pred = inc.predict(Xd).compute()
+            proba = inc.predict_proba(Xd[:5]).compute()
+    fitted = inc.estimator_
+    assert fitted.n_iter_ == 16
+    assert fitted.sparsity_ == pytest.approx(0.8, abs=0.01)
+    assert score > 0.75
+    np.testing.assert_array_equal(pred, fitted.predict(X))
+    assert proba.shape == (5, 2)
+    # Incremental copies the learned attributes onto the wrapper
+    np.testing.assert_array_equal(inc.classes_, [0, 1])
