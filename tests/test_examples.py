@@ -130,3 +130,13 @@ def test_out_of_core_dask():
     assert last["sparsity"] == pytest.approx(0.9, abs=0.01)
     assert last["accuracy"] > 0.85 and last["accuracy"] >= first["accuracy"] - 0.02
     assert out["predict_agrees"]
+
+
+def test_text_feature_selection(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("text_feature_selection")(fast=True, out_dir=str(tmp_path))
+    # the network reads exactly the planted words out of a ~2,300-word vocabulary
+    assert sorted(out["kept"]) == out["planted"]
+    assert out["n_vocabulary"] > 2000
+    assert out["accuracy"] > 0.95
+    assert (tmp_path / "kept_words.png").exists()
