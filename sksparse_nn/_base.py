@@ -193,8 +193,11 @@ class _BaseSparseMLP(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training samples; CSR/CSC matrices are never densified (each
+            mini-batch is multiplied as a sparse matrix).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels, a multilabel indicator matrix (classifier), or targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Per-sample weights of the loss.
 
@@ -849,6 +852,11 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         Torch threads while fitting; None chooses by network size (one thread for
         small nets). The global setting is restored afterwards.
 
+    Multilabel indicator targets (a 0/1 matrix of shape ``(n_samples, n_labels)``)
+    are taken as :class:`~sklearn.neural_network.MLPClassifier` takes them: one
+    sigmoid output per label, ``predict`` returns the indicator matrix,
+    ``predict_proba`` the label probabilities, ``classes_`` is ``arange(n_labels)``.
+
     Attributes
     ----------
     classes_, n_features_in_, feature_names_in_, n_outputs_
@@ -869,7 +877,32 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     """
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over ``(X, y)``; ``classes`` is required on the first call."""
+        """Train one epoch over ``(X, y)``, one of ``max_iter`` planned epochs.
+
+        The L1 warm-up and freeze and the prune schedule advance call by call
+        (optimizer steps per epoch are measured on the first block) and reach
+        ``target_sparsity`` after ``max_iter`` calls; later calls keep the masks.
+        ``early_stopping`` and ``selective_pruning_tol`` need a held-out split of
+        the whole data set and are not applied (the first call warns). This is
+        the method ``dask_ml.wrappers.Incremental`` drives block by block.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A block of samples (sparse matrices stay sparse).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels, or a multilabel indicator matrix.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the stream; required on the first call for
+            single-label targets (a block may lack some classes).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : SparseMLPClassifier
+            The estimator, trained one more epoch.
+        """
         return self._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
     def _is_classifier(self):
@@ -1049,7 +1082,26 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     """
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over ``(X, y)``."""
+        """Train one epoch over ``(X, y)``, one of ``max_iter`` planned epochs.
+
+        See :meth:`SparseMLPClassifier.partial_fit` for how the hyperparameters
+        are planned across calls. The target standardisation is fitted on the
+        first block.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A block of samples (sparse matrices stay sparse).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : SparseMLPRegressor
+            The estimator, trained one more epoch.
+        """
         return self._partial_fit(X, y, sample_weight=sample_weight)
 
     def _is_classifier(self):
