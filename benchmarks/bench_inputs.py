@@ -215,7 +215,7 @@ def markdown(mem, shape, epochs, first, pf, seeds):
              f"with other jobs: timings are noisy); torch {torch.__version__}, scikit-learn "
              f"{sklearn.__version__}.", "",
              f"**Sparse CSR input**, {n_rows:,} x {n_cols:,} at {density:.2%} nonzero "
-             f"(dense float32 would be {n_rows * n_cols * 4 / 2**30:.1f} GB), (100,) hidden, "
+             f"(dense float32 would be {n_rows * n_cols * 4 / 1e9:.1f} GB), (100,) hidden, "
              f"{epochs} epochs, batch 200, Adam 1e-3. Peak RSS above the "
              "process's memory before `fit` (data built), over `fit` + `predict_proba`, "
              "each model in a fresh process; median of the repetitions.", "",
