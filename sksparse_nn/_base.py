@@ -322,25 +322,31 @@ class _BaseSparseMLP(BaseEstimator):
         if incremental:
             epochs = 1
             calls = getattr(self, "_partial_calls", None)
+            replan = calls is None or "sparsity_log" not in dict(net.callbacks_)
             if calls is None:
+                calls = 0
+                self._warn_partial_fit_ignores()
                 self._partial_steps_per_epoch = steps_per_epoch
                 self._partial_steps = 0  # optimizer steps of the stream so far
-            if calls is None or "sparsity_log" not in dict(net.callbacks_):
+                if not first:
+                    # partial_fit after fit: fit's plan is complete; training goes
+                    # on with its masks and frozen support, no schedule restarts
+                    calls = self.max_iter
+                    self._partial_steps = self.max_iter * steps_per_epoch
+            if replan:
                 # partial_fit plans max_iter calls of one epoch each (epochs measured
                 # by the first block): L1 warm-up/freeze and the prune schedule count
                 # steps across calls, so they advance call by call; the callbacks
                 # are kept from call to call (with their step counters). A net
                 # rebuilt after unpickling gets its plan back at the call it was at.
-                if calls is None:
-                    self._warn_partial_fit_ignores()
                 spe = self._partial_steps_per_epoch
                 self._set_training_callbacks(net, schedule, self.max_iter * spe, spe,
                                              self.max_iter, None, seed, incremental)
-                self._partial_calls = calls or 0
                 for name in ("pruning", "proximal"):
                     cb = dict(net.callbacks_).get(name)
                     if cb is not None:
                         cb.step_ = self._partial_steps
+            self._partial_calls = calls
         else:
             self._partial_calls = None
             epochs = self.max_iter

@@ -315,3 +315,18 @@ def test_dask_incremental_trains_sparse_network_on_local_cluster():
     assert proba.shape == (5, 2)
     # Incremental copies the learned attributes onto the wrapper
     np.testing.assert_array_equal(inc.classes_, [0, 1])
+
+
+def test_partial_fit_after_fit_continues_with_the_masks(stream):
+    X, y = stream
+    clf = SparseMLPClassifier((32,), max_iter=10, target_sparsity=0.8,
+                              random_state=0).fit(X, y)
+    zeros, sizes = clf.coefs_[0] == 0, clf.hidden_layer_sizes_
+    for start in range(0, 400, 100):
+        clf.partial_fit(X[start:start + 100], y[start:start + 100])
+    # fit's plan is complete: no schedule restarts (no denser phase), every zero
+    # stays zero (units fit removed stay removed: they count as zeros)
+    assert clf.sparsity_ >= 0.79
+    assert clf.hidden_layer_sizes_ == sizes
+    assert np.all(clf.coefs_[0][zeros] == 0)
+    assert clf.n_iter_ == 14
