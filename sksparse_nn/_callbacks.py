@@ -257,6 +257,9 @@ class ValidationScore(Callback):
         if self.kind == "binary":
             correct = ((p[:, 0] > 0).to(y.dtype) == y[:, 0]).double()
             score = (correct * w).sum() / w.sum()
+        elif self.kind == "multilabel":  # subset accuracy, as accuracy_score
+            correct = ((p > 0).to(y.dtype) == y).all(dim=1).double()
+            score = (correct * w).sum() / w.sum()
         elif self.kind == "multiclass":
             correct = (p.argmax(dim=1) == y).double()
             score = (correct * w).sum() / w.sum()

@@ -12,7 +12,10 @@ It is an internal engine: users meet the scikit-learn estimators, never this cla
 
 import math
 
+import warnings
+
 import numpy as np
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
@@ -27,22 +30,55 @@ class NonFiniteLossError(FloatingPointError):
         self.value = value
 
 
+def sparse_rows(X, device="cpu"):
+    """A scipy CSR matrix as a torch sparse CSR tensor (shares the value buffer).
+
+    The first layer multiplies it as ``addmm(b, X, W.T)``: a mini-batch of a
+    text-like matrix is never densified.
+    """
+    if X.format != "csr":
+        X = X.tocsr()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we rely on addmm only
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(X.indptr.astype(np.int64)),
+            torch.from_numpy(X.indices.astype(np.int64)),
+            torch.from_numpy(np.asarray(X.data, dtype=np.float32)),
+            size=X.shape, device=device)
+
+
 class TensorData(torch.utils.data.Dataset):
-    """Whole-tensor dataset: ``X``, ``y`` and optional sample weights ``w``."""
+    """Whole-tensor dataset: ``X``, ``y`` and optional sample weights ``w``.
+
+    ``X`` is a torch tensor or a scipy CSR matrix (kept on the CPU; each
+    mini-batch becomes a torch sparse tensor on ``y``'s device, see
+    :func:`sparse_rows`).
+    """
 
     def __init__(self, X, y, w=None):
         self.X, self.y, self.w = X, y, w
 
+    @property
+    def sparse(self):
+        return sp.issparse(self.X)
+
     def __len__(self):
-        return len(self.X)
+        return self.X.shape[0]
 
     def __getitem__(self, i):  # used only by generic tools, never in training
         return self.X[i], self.y[i]
 
+    def rows(self, index=None):
+        """``X`` (or its rows ``index``) as a torch tensor for the module."""
+        X = self.X if index is None else self.X[index]
+        return sparse_rows(X, self.y.device) if self.sparse else X
+
     def take(self, index):
-        index = torch.as_tensor(np.asarray(index), dtype=torch.long, device=self.X.device)
-        w = None if self.w is None else self.w[index]
-        return TensorData(self.X[index], self.y[index], w)
+        index = np.asarray(index)
+        index_t = torch.as_tensor(index, dtype=torch.long, device=self.y.device)
+        w = None if self.w is None else self.w[index_t]
+        X = self.X[index] if self.sparse else self.X[index_t]
+        return TensorData(X, self.y[index_t], w)
 
 
 def as_tensor_data(dataset):
@@ -68,7 +104,10 @@ class TensorBatches:
 
     def __iter__(self):
         X, y, w = self.data.X, self.data.y, self.data.w
-        n = len(X)
+        n = X.shape[0]
+        if self.data.sparse:
+            yield from self._sparse_batches(X, y, w, n)
+            return
         if self.shuffle and n > 1:
             perm = torch.randperm(n, generator=self.generator).to(X.device)
             X, y = X[perm], y[perm]
@@ -77,6 +116,23 @@ class TensorBatches:
         for start in range(0, n, bs):
             stop = start + bs
             yield X[start:stop], y[start:stop], (None if w is None else w[start:stop])
+
+    def _sparse_batches(self, X, y, w, n):
+        # rows are gathered from the CSR matrix per batch: never a dense copy of X
+        perm = None
+        if self.shuffle and n > 1:
+            perm = torch.randperm(n, generator=self.generator)
+        device = y.device
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if perm is None:
+                Xb, yb, wb = X[start:stop], y[start:stop], (None if w is None else w[start:stop])
+            else:
+                idx = perm[start:stop]
+                idx_d = idx.to(device)
+                Xb, yb = X[idx.numpy()], y[idx_d]
+                wb = None if w is None else w[idx_d]
+            yield sparse_rows(Xb, device), yb, wb
 
 
 class TorchNet(NeuralNet):
@@ -145,7 +201,7 @@ class TorchNet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         # train/eval mode is set once per epoch in run_single_epoch
         Xi, yi, wi = batch
-        if len(Xi) == 1 and self.module_.training:
+        if Xi.shape[0] == 1 and self.module_.training:
             # batch norm cannot normalise a single sample by the batch's statistics
             # (torch raises): a trailing batch of one uses the running statistics
             norms = [m for m in self.module_.modules() if isinstance(m, torch.nn.BatchNorm1d)]
@@ -197,7 +253,7 @@ class TorchNet(NeuralNet):
             value = step["loss"].item()
             if not math.isfinite(value):
                 raise NonFiniteLossError(len(self.history), value)
-            bs = len(batch[0])
+            bs = batch[0].shape[0]
             total += value * bs
             count += bs
             n_batches += 1

@@ -46,6 +46,8 @@ class _ExportModel(nn.Module):
         if self.head == "binary":
             p = torch.sigmoid(z)
             return torch.cat([1.0 - p, p], dim=1)
+        if self.head == "multilabel":
+            return torch.sigmoid(z)
         if self.head == "softmax":
             return torch.softmax(z, dim=1)
         z = z * self.y_scale + self.y_mean
@@ -87,7 +89,10 @@ def to_torch(estimator, full_input=True):
     network = compact.to_torch().float()
     index = compact.input_index if full_input else None
     if hasattr(est, "classes_"):
-        head = "binary" if len(est.classes_) == 2 else "softmax"
+        if getattr(est, "_multilabel", False):
+            head = "multilabel"  # one probability per label
+        else:
+            head = "binary" if len(est.classes_) == 2 else "softmax"
         model = _ExportModel(network, index, head)
     else:
         model = _ExportModel(network, index, "regression",

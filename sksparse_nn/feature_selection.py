@@ -23,6 +23,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import type_of_target
 
 __all__ = ["InputL1Path", "input_l1_path", "select_path_step"]
 
@@ -150,7 +151,7 @@ def _grid(input_l1s, n_input_l1s):
 
 def _split(estimator, X, y, sample_weight, validation_fraction, random_state):
     stratify = None
-    if is_classifier(estimator):
+    if is_classifier(estimator) and type_of_target(y) in ("binary", "multiclass"):
         _, counts = np.unique(np.asarray(y), return_counts=True)
         if counts.min() >= 2:
             stratify = y

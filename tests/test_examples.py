@@ -169,3 +169,24 @@ def test_model_selection(tmp_path, capsys):
     search = cancer["search"]
     assert search.best_index_ == rule["index"] != plain["index"]
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "network.png").exists()
+
+
+def test_out_of_core_dask():
+    pytest.importorskip("dask_ml")
+    pytest.importorskip("distributed")
+    out = _main("out_of_core_dask")(fast=True)
+    first, last = out["history"][0], out["history"][-1]
+    assert last["calls"] == out["estimator"].max_iter  # one call per block and pass
+    assert last["sparsity"] == pytest.approx(0.9, abs=0.01)
+    assert last["accuracy"] > 0.85 and last["accuracy"] >= first["accuracy"] - 0.02
+    assert out["predict_agrees"]
+
+
+def test_text_feature_selection(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("text_feature_selection")(fast=True, out_dir=str(tmp_path))
+    # the network reads exactly the planted words out of a ~2,300-word vocabulary
+    assert sorted(out["kept"]) == out["planted"]
+    assert out["n_vocabulary"] > 2000
+    assert out["accuracy"] > 0.95
+    assert (tmp_path / "kept_words.png").exists()

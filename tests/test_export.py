@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture(scope="module")
 def binary(cancer):
     Xtr, Xte, ytr, yte = cancer
-    model = SparseMLPClassifier((16,), input_l1=0.1, batch_norm=True, target_sparsity=0.5,
+    model = SparseMLPClassifier((16,), input_l1=0.2, batch_norm=True, target_sparsity=0.5,
                                 max_iter=15, random_state=0).fit(Xtr, ytr)
     assert model.n_features_selected_ < Xtr.shape[1]  # the export must gather columns
     return model, Xte
