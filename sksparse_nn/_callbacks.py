@@ -47,8 +47,7 @@ class ProximalL1(Callback):
     """
 
     def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, warmup=0.25,
-                 reweight_at=0.5, gamma=2.0, freeze_at=0.8, ramp_end=0.3,
-                 group_scale="column"):
+                 reweight_at=0.5, gamma=2.0, freeze_at=0.8, ramp_end=0.3):
         self.l1 = l1
         self.input_l1 = input_l1
         self.total_steps = total_steps
@@ -57,7 +56,6 @@ class ProximalL1(Callback):
         self.gamma = gamma
         self.freeze_at = freeze_at
         self.ramp_end = ramp_end
-        self.group_scale = group_scale
 
     def initialize(self):
         self.step_ = 0
@@ -122,10 +120,7 @@ class ProximalL1(Callback):
         strength = self.input_l1
         if self.total_steps and self.ramp_end > self.warmup and progress < self.ramp_end:
             strength *= (progress - self.warmup) / (self.ramp_end - self.warmup)
-        if self.group_scale == "column":
-            scale = denom.mean(dim=0)  # one preconditioner per group (input column)
-        else:
-            scale = denom.mean()
+        scale = denom.mean(dim=0)  # one preconditioner per group (input column)
         thr = lr * strength * np.sqrt(W.shape[0]) / scale
         if self.group_weights_ is not None:
             thr = thr * self.group_weights_

@@ -16,7 +16,6 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils import _safe_indexing, check_random_state
@@ -37,7 +36,7 @@ __all__ = ["SparseMLPClassifierCV", "SparseMLPRegressorCV"]
 # Default grid, relative: input_l1 is scaled by the Adam preconditioner, so
 # these values mean the same on every input scale (see ProximalL1).
 _DEFAULT_L1_RANGE = (2e-3, 0.2)
-_FIRST_STEPS, _LATER_STEPS = 1600, 160
+_FIRST_STEPS, _LATER_STEPS = 800, 80
 
 
 def _auto_training(n_samples):
@@ -51,8 +50,8 @@ def _auto_training(n_samples):
     too few for the penalty to separate weak true features from noise. Here
     the batch is small enough for at least ~20 steps per epoch (between 16 and
     200 rows), the learning rate is 3e-3, and the epochs are chosen so that the
-    first step takes about 1,600 optimizer steps and every later step about 160
-    (at least 40 / 4 epochs), whatever the number of rows.
+    first step takes about 800 optimizer steps and every later step about 80
+    (40 to 400 / 4 to 40 epochs), whatever the number of rows.
     """
     batch_size = int(np.clip(n_samples // 20, 16, 200))
     steps_per_epoch = math.ceil(n_samples / batch_size)
@@ -352,7 +351,7 @@ class SparseMLPRegressorCV(RegressorMixin, _BaseSparseMLPCV):
     scaled by Adam's preconditioner), and the training settings left at
     ``"auto"`` are chosen from the number of rows so that the penalty gets
     enough optimizer steps to act: a batch of ``n // 20`` rows (16 to 200),
-    learning rate 3e-3, about 1,600 optimizer steps for the first value and 160
+    learning rate 3e-3, about 800 optimizer steps for the first value and 80
     for every later one. The plain estimators' own defaults (batch 200, learning
     rate 1e-3) give small data sets too few steps for the penalty to work.
 
