@@ -119,3 +119,13 @@ def test_runs_as_a_script(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "selected features    [0, 1, 2]" in result.stdout
     assert (tmp_path / "loss.png").exists()
+
+
+def test_feature_selection_cv(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("feature_selection_cv")(fast=True, out_dir=str(tmp_path))
+    # default settings find exactly the true Friedman #1 features
+    assert out["selected"] == [0, 1, 2, 3, 4]
+    assert out["pipeline_selected"] == out["selected"]
+    assert out["test_r2"] > 0.9
+    assert (tmp_path / "cv_path.png").exists()
