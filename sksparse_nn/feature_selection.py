@@ -12,6 +12,10 @@ features dropped on the way stay dropped, so the path is nested and costs a smal
 fraction of fitting every value from scratch. Each step records the selected
 features and a score on a held-out split; :func:`select_path_step` picks a step
 (the best score, or the sparsest step within a tolerance of the best).
+
+:class:`~sksparse_nn.SparseMLPRegressorCV` and
+:class:`~sksparse_nn.SparseMLPClassifierCV` (also importable from here) choose
+``input_l1`` by cross-validation over this path and refit, in one estimator.
 """
 
 import copy
@@ -24,7 +28,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 
-__all__ = ["InputL1Path", "input_l1_path", "select_path_step"]
+__all__ = ["InputL1Path", "input_l1_path", "select_path_step", "SparseMLPClassifierCV",
+           "SparseMLPRegressorCV"]
 
 _DEFAULT_GRID = (1e-3, 0.3)
 
@@ -266,3 +271,12 @@ def select_path_step(path, rule="best", tol=0.01):
     # fewest features first, then the higher score, then the later (stronger) step
     order = sorted(cands, key=lambda k: (n_sel[k], -scores[k], -k))
     return int(order[0])
+
+
+def __getattr__(name):
+    # the CV estimators live in ._cv, which imports this module: load them lazily
+    if name in ("SparseMLPClassifierCV", "SparseMLPRegressorCV"):
+        from . import _cv
+
+        return getattr(_cv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
