@@ -96,7 +96,7 @@ class _BaseSparseMLPCV(BaseEstimator):
         "n_input_l1s": [Interval(Integral, 1, None, closed="left")],
         "step_max_iter": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "cv": ["cv_object"],
-        "scoring": [StrOptions({"score"}), str, callable, None],
+        "scoring": [str, callable, None],
         "selection": [StrOptions({"best", "one_se", "tol"})],
         "selection_tol": [Interval(Real, 0, None, closed="left")],
         "n_jobs": [Integral, None],

@@ -202,7 +202,8 @@ def test_pickle_round_trip_and_pandas_names():
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict_proba(df), model.predict_proba(df))
     assert again.input_l1_ == model.input_l1_
-    sel = SelectFromModel(model, prefit=True)
+    sel = SelectFromModel(model, prefit=True).fit(df, y)  # prefit: no refit
+    assert sel.estimator_.input_l1_ == model.input_l1_
     kept = sel.get_feature_names_out().tolist()
     assert kept == [n for n, imp in zip(names, model.feature_importances_) if imp > 0]
     with pytest.warns(UserWarning, match="feature names"):
