@@ -33,8 +33,11 @@ from .feature_selection import _fit_path, _grid
 
 __all__ = ["SparseMLPClassifierCV", "SparseMLPRegressorCV"]
 
-# Default grid, relative: input_l1 is scaled by the Adam preconditioner, so
-# these values mean the same on every input scale (see ProximalL1).
+# Default grid. A column stays at zero while the running mean of its gradient
+# is below about input_l1 * sqrt(n_hidden) (the threshold is scaled by Adam's
+# preconditioner, see ProximalL1): a scale set by the loss (targets are
+# standardised internally) and by the input scale (standardised inputs, as for
+# any lasso), not by the learning rate.
 _DEFAULT_L1_RANGE = (2e-3, 0.2)
 _FIRST_STEPS, _LATER_STEPS = 800, 80
 
@@ -347,8 +350,8 @@ class SparseMLPRegressorCV(RegressorMixin, _BaseSparseMLPCV):
     attributes (``feature_importances_``, ``coefs_``, ``n_features_selected_``,
     ``sparsity_``, ...) are this estimator's.
 
-    With the defaults nothing needs tuning: the grid is relative (the penalty is
-    scaled by Adam's preconditioner), and the training settings left at
+    With the defaults nothing needs tuning (on standardised inputs, as for any
+    lasso; targets are standardised internally): the training settings left at
     ``"auto"`` are chosen from the number of rows so that the penalty gets
     enough optimizer steps to act: a batch of ``n // 20`` rows (16 to 200),
     learning rate 3e-3, about 800 optimizer steps for the first value and 80
