@@ -37,21 +37,19 @@ class ProximalL1(Callback):
     steps and ramped up linearly to full strength at ``ramp_end`` (a sudden full
     penalty on a trained network can knock out every feature at once, and features
     that act only through interactions, e.g. XOR, have no gradient to come back
-    from zero). The ramp is slow (to 60% of the steps): features then drop one
-    at a time, weakest first, and the number kept falls gradually with
-    ``input_l1``; with a ramp ending at 30% a weak true feature (Friedman #1's
-    ``(x2 - 0.5)^2``) went out together with the noise and the count kept jumped
-    between neighbouring values. At ``reweight_at`` it is re-weighted adaptively
-    (the adaptive group lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min``
-    the smallest surviving column norm, so no survivor is penalised more than
-    before and strong features lose the shrinkage bias). After ``freeze_at`` of the steps (when
+    from zero; the CV estimators ramp to 60% and re-weight at 65%, so that along
+    their path features drop one at a time, weakest first). At ``reweight_at``
+    it is re-weighted adaptively (the adaptive group
+    lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min`` the smallest surviving
+    column norm, so no survivor is penalised more than before and strong features
+    lose the shrinkage bias). After ``freeze_at`` of the steps (when
     ``total_steps`` is known, i.e. in fit) the support is frozen - zeros stay
     exactly zero through the masks - and the survivors are no longer shrunk, so
     they are fitted without the penalty's bias.
     """
 
     def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, warmup=0.25,
-                 reweight_at=0.65, gamma=2.0, freeze_at=0.8, ramp_end=0.6):
+                 reweight_at=0.5, gamma=2.0, freeze_at=0.8, ramp_end=0.3):
         self.l1 = l1
         self.input_l1 = input_l1
         self.total_steps = total_steps

@@ -193,17 +193,20 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
 
 def _fit_path(estimator, grid, X_tr, y_tr, w_tr, X_va, y_va, scorer, step_max_iter,
               stop_when_empty=True, return_estimators=False, stop_at=None,
-              stop_below=None):
+              stop_below=None, proximal_schedule=None):
     """Fit a clone of ``estimator`` along ``grid`` (warm-started) on the training
     part and score each step on ``(X_va, y_va)`` (no scoring when ``X_va`` is None).
 
     ``stop_at``: index of the last step to fit (the CV estimators' refit).
     ``stop_below``: end the path once a step scores more than this below the
     best step so far (the stronger penalties that follow score lower still).
+    ``proximal_schedule``: ProximalL1 options (e.g. ``ramp_end``) for every step.
     Returns the fitted estimator after the last step and the per-step lists
     (input_l1s, supports, scores, epochs, fit times, estimators).
     """
     est = clone(estimator)
+    if proximal_schedule:
+        est._proximal_schedule = dict(proximal_schedule)
     first_max_iter = est.get_params()["max_iter"]
     n_iter_no_change = est.get_params()["n_iter_no_change"]
     lams, supports, scores, epochs, times, models = [], [], [], [], [], []

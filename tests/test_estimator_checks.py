@@ -27,8 +27,8 @@ EXPECTED_FAILED_CV = {
 }
 
 # The CV estimators with tiny settings: the checks test the contract, not the
-# selection (two folds, two penalties, a few epochs).
-_TINY_CV = dict(cv=2, n_input_l1s=2, max_iter=3, step_max_iter=1, hidden_layer_sizes=(8,))
+# selection (two folds, three penalties, a few epochs).
+_TINY_CV = dict(cv=2, n_input_l1s=3, max_iter=5, step_max_iter=2, hidden_layer_sizes=(8,))
 
 
 def _expected_failed(est):
