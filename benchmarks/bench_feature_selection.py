@@ -46,6 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.feature_selection import SelectFromModel
 from sklearn.linear_model import LassoCV, LogisticRegression, LogisticRegressionCV
+from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -53,9 +54,9 @@ from sklearn.preprocessing import StandardScaler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sksparse_nn import SparseMLPClassifierCV, SparseMLPRegressorCV  # noqa: E402
-from sksparse_nn._cv import _DEFAULT_L1_RANGE, _auto_training  # noqa: E402
 from sksparse_nn import SparseMLPClassifier  # noqa: E402
-from sksparse_nn.feature_selection import input_l1_path  # noqa: E402
+from sksparse_nn._cv import _DEFAULT_L1_RANGE, _PATH_SCHEDULE, _auto_training  # noqa: E402
+from sksparse_nn.feature_selection import _fit_path  # noqa: E402
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 warnings.simplefilter("ignore", FutureWarning)
@@ -216,10 +217,14 @@ def mnist_pixels(k, quick):
     est = SparseMLPClassifier((64,), batch_size=batch, learning_rate_init=lr, max_iter=first,
                               tol=0.0, random_state=0)
     grid = np.geomspace(*_DEFAULT_L1_RANGE, 20)
-    path = input_l1_path(est, Xtr, ytr, grid, step_max_iter=step, return_estimators=True)
-    idx = max(i for i in range(len(path)) if path.n_selected[i] >= k)
-    ours = top_k(path.estimators[idx].feature_importances_)
-    rows.append(("SparseMLP input_l1 path", time.perf_counter() - t0, downstream(ours)))
+    X_fit, X_val, y_fit, y_val = train_test_split(Xtr, ytr, test_size=0.2, random_state=0,
+                                                  stratify=ytr)
+    _, _, supports, _, _, _, models = _fit_path(
+        est, grid, X_fit, y_fit, None, X_val, y_val, check_scoring(est), step,
+        return_estimators=True, proximal_schedule=_PATH_SCHEDULE)
+    idx = max(i for i in range(len(supports)) if supports[i].sum() >= k)
+    ours = top_k(models[idx].feature_importances_)
+    rows.append(("SparseMLP CV path (one split)", time.perf_counter() - t0, downstream(ours)))
 
     import lassonet
 
