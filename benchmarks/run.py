@@ -475,18 +475,6 @@ def header(quick):
             f"{skorch.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}.", ""]
 
 
-def feature_selection_section():
-    """Run benchmarks/bench_feature_selection.py (issue 4's table) and return its
-    markdown, headings demoted to sit under this suite's."""
-    sys.path.insert(0, str(HERE))
-    import bench_feature_selection
-
-    bench_feature_selection.main(["--seeds", "3"])
-    text = (HERE / "results" / "feature_selection.md").read_text()
-    return ["", *("#" * 2 + line if line.startswith("#") else line
-                  for line in text.splitlines())]
-
-
 def update_readme(text):
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -502,7 +490,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer epochs and repetitions")
     ap.add_argument("--update-readme", action="store_true", help="rewrite the README block")
-    ap.add_argument("--sections", default="training,pruning,inference,curve,features")
+    ap.add_argument("--sections", default="training,pruning,inference,curve")
     args = ap.parse_args(argv)
     sections = args.sections.split(",")
     lines = header(args.quick)
@@ -516,8 +504,6 @@ def main(argv=None):
             section_inference(args.quick, lines, data, models, masked)
     if "curve" in sections:
         section_curve(args.quick, lines, data)
-    if "features" in sections and not args.quick:  # full runs only
-        lines += feature_selection_section()
     text = "\n".join(lines)
     out = HERE / "results" / ("quick.md" if args.quick else "full.md")
     out.parent.mkdir(exist_ok=True)

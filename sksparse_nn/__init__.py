@@ -1,6 +1,7 @@
 """sksparse_nn: scikit-learn estimators that train genuinely sparse neural networks."""
 
 from ._base import SparseMLPClassifier, SparseMLPRegressor
+from ._cv import SparseMLPClassifierCV, SparseMLPRegressorCV
 from ._module import CompactMLP
 from .schedules import Dynamic, Gradual, Iterative, OneShot, PruneSchedule
 
@@ -9,6 +10,8 @@ __version__ = "0.1.0"
 __all__ = [
     "SparseMLPClassifier",
     "SparseMLPRegressor",
+    "SparseMLPClassifierCV",
+    "SparseMLPRegressorCV",
     "CompactMLP",
     "PruneSchedule",
     "OneShot",

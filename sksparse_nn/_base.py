@@ -621,8 +621,10 @@ class _BaseSparseMLP(BaseEstimator):
                ("sparsity_log", SparsityLog(self._n_weights_built))]
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
+            # _proximal_schedule: the CV estimators' slower input_l1 ramp
             prox = ProximalL1(self.l1, self.input_l1,
-                              total_steps=total_steps if planned else None)
+                              total_steps=total_steps if planned else None,
+                              **getattr(self, "_proximal_schedule", {}))
             cbs.append(("proximal", prox))
             if not incremental:  # stopping waits until the support is frozen
                 start_epoch = max(start_epoch, math.ceil(prox.freeze_at * epochs))

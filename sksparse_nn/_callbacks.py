@@ -37,7 +37,9 @@ class ProximalL1(Callback):
     steps and ramped up linearly to full strength at ``ramp_end`` (a sudden full
     penalty on a trained network can knock out every feature at once, and features
     that act only through interactions, e.g. XOR, have no gradient to come back
-    from zero). At ``reweight_at`` it is re-weighted adaptively (the adaptive group
+    from zero; the CV estimators ramp to 60% and re-weight at 65%, so that along
+    their path features drop one at a time, weakest first). At ``reweight_at``
+    it is re-weighted adaptively (the adaptive group
     lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min`` the smallest surviving
     column norm, so no survivor is penalised more than before and strong features
     lose the shrinkage bias). After ``freeze_at`` of the steps (when

@@ -12,6 +12,10 @@ features dropped on the way stay dropped, so the path is nested and costs a smal
 fraction of fitting every value from scratch. Each step records the selected
 features and a score on a held-out split; :func:`select_path_step` picks a step
 (the best score, or the sparsest step within a tolerance of the best).
+
+:class:`~sksparse_nn.SparseMLPRegressorCV` and
+:class:`~sksparse_nn.SparseMLPClassifierCV` (also importable from here) choose
+``input_l1`` by cross-validation over this path and refit, in one estimator.
 """
 
 import copy
@@ -25,7 +29,8 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import type_of_target
 
-__all__ = ["InputL1Path", "input_l1_path", "select_path_step"]
+__all__ = ["InputL1Path", "input_l1_path", "select_path_step", "SparseMLPClassifierCV",
+           "SparseMLPRegressorCV"]
 
 _DEFAULT_GRID = (1e-3, 0.3)
 
@@ -217,10 +222,32 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
     X_tr, X_va, y_tr, y_va, w_tr, _ = _split(estimator, X, y, sample_weight,
                                              validation_fraction, random_state)
     scorer = check_scoring(estimator, scoring=scoring)
+    est, lams, supports, scores, epochs, times, models = _fit_path(
+        estimator, grid, X_tr, y_tr, w_tr, X_va, y_va, scorer, step_max_iter,
+        stop_when_empty=stop_when_empty, return_estimators=return_estimators)
+    names = getattr(est, "feature_names_in_", None)
+    return InputL1Path(lams, np.array(supports), scores, epochs, times, names_in=names,
+                       estimators=models if return_estimators else None)
+
+
+def _fit_path(estimator, grid, X_tr, y_tr, w_tr, X_va, y_va, scorer, step_max_iter,
+              stop_when_empty=True, return_estimators=False, stop_at=None,
+              stop_below=None, proximal_schedule=None):
+    """Fit a clone of ``estimator`` along ``grid`` (warm-started) on the training
+    part and score each step on ``(X_va, y_va)`` (no scoring when ``X_va`` is None).
+
+    ``stop_at``: index of the last step to fit (the CV estimators' refit).
+    ``stop_below``: end the path once a step scores more than this below the
+    best step so far (the stronger penalties that follow score lower still).
+    ``proximal_schedule``: ProximalL1 options (e.g. ``ramp_end``) for every step.
+    Returns the fitted estimator after the last step and the per-step lists
+    (input_l1s, supports, scores, epochs, fit times, estimators).
+    """
     est = clone(estimator)
+    if proximal_schedule:
+        est._proximal_schedule = dict(proximal_schedule)
     first_max_iter = est.get_params()["max_iter"]
     n_iter_no_change = est.get_params()["n_iter_no_change"]
-
     lams, supports, scores, epochs, times, models = [], [], [], [], [], []
     for k, lam in enumerate(grid):
         if k == 0:
@@ -240,7 +267,7 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
             else:
                 est.fit(X_tr, y_tr, sample_weight=w_tr)
             times.append(time.perf_counter() - t0)
-            score = float(scorer(est, X_va, y_va))
+            score = np.nan if X_va is None else float(scorer(est, X_va, y_va))
         support = est.feature_importances_ > 0
         lams.append(float(lam))
         supports.append(support)
@@ -250,9 +277,11 @@ def input_l1_path(estimator, X, y, input_l1s=None, *, n_input_l1s=10,
             models.append(copy.deepcopy(est))
         if stop_when_empty and not support.any():
             break
-    names = getattr(est, "feature_names_in_", None)
-    return InputL1Path(lams, np.array(supports), scores, epochs, times, names_in=names,
-                       estimators=models if return_estimators else None)
+        if stop_at is not None and k >= stop_at:
+            break
+        if stop_below is not None and score < np.nanmax(scores) - stop_below:
+            break
+    return est, lams, supports, scores, epochs, times, models
 
 
 def select_path_step(path, rule="best", tol=0.01):
@@ -297,3 +326,12 @@ def select_path_step(path, rule="best", tol=0.01):
     # fewest features first, then the higher score, then the later (stronger) step
     order = sorted(cands, key=lambda k: (n_sel[k], -scores[k], -k))
     return int(order[0])
+
+
+def __getattr__(name):
+    # the CV estimators live in ._cv, which imports this module: load them lazily
+    if name in ("SparseMLPClassifierCV", "SparseMLPRegressorCV"):
+        from . import _cv
+
+        return getattr(_cv, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

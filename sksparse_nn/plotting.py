@@ -343,29 +343,49 @@ def _path_table(path):
     return cols
 
 
+def _cv_path_table(model):
+    """Columns of a fitted SparseMLPClassifierCV / SparseMLPRegressorCV: the mean
+    over the folds of the features kept and of the held-out score."""
+    return {"input_l1": np.asarray(model.input_l1s_),
+            "n_selected": np.asarray(model.n_features_path_).mean(axis=1),
+            "score": np.asarray(model.mean_scores_),
+            "score_std": np.asarray(model.std_scores_)}
+
+
 def plot_feature_selection_path(path, ax=None, log=None):
     """Plot the features kept and the score against ``input_l1``.
 
-    Features kept are on the left axis, the score on the right axis
-    (``ax.right_ax``).
+    ``path`` is a list of dicts or a DataFrame with keys ``input_l1``,
+    ``n_selected`` and optionally ``score`` (as returned by the ``input_l1`` path
+    function of :mod:`sksparse_nn.feature_selection`), or a fitted
+    :class:`~sksparse_nn.SparseMLPRegressorCV` / :class:`~sksparse_nn.SparseMLPClassifierCV`:
+    then the mean over the folds of the features kept and of the held-out score
+    (with a band of one standard deviation) are drawn, and a vertical line marks
+    the chosen ``input_l1_``. The x axis is logarithmic when every ``input_l1`` is
+    positive (``log=None``) or when ``log=True``.
 
     Parameters
     ----------
-    path : InputL1Path, list of dict or pandas.DataFrame
-        Steps with keys ``input_l1``, ``n_selected`` and optionally ``score``
-        (:func:`sksparse_nn.feature_selection.input_l1_path` returns one).
+    path : InputL1Path, list of dict, DataFrame or fitted CV estimator
+        The path.
     ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
-    log : bool, default=None
-        Logarithmic x axis; None makes it logarithmic when every ``input_l1`` is
-        positive.
+        Where to draw (None: a new figure).
+    log : bool or None, default=None
+        Logarithmic x axis (None: when every ``input_l1`` is positive).
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The Axes drawn on.
+        The left axes; the score axes is ``ax.right_ax``.
     """
-    cols = _path_table(path)
+    chosen = None
+    if hasattr(path, "input_l1s_") and hasattr(path, "mean_scores_"):
+        chosen = float(path.input_l1_)
+        cols = _cv_path_table(path)
+    elif hasattr(path, "get_params") and hasattr(path, "cv"):
+        _fitted(path, "input_l1s_")
+    else:
+        cols = _path_table(path)
     ax = _axes(ax)
     x = np.asarray(cols["input_l1"], dtype=float)
     order = np.argsort(x, kind="stable")
@@ -381,8 +401,14 @@ def plot_feature_selection_path(path, ax=None, log=None):
         s = np.asarray(cols["score"], dtype=float)[order]
         right = ax.twinx()
         lines = lines + right.plot(x, s, color="C1", marker="s", linestyle="--", label="score")
+        if "score_std" in cols:
+            sd = np.asarray(cols["score_std"], dtype=float)[order]
+            right.fill_between(x, s - sd, s + sd, color="C1", alpha=0.2)
         right.set_ylabel("score")
         ax.right_ax = right
+    if chosen is not None:
+        lines = lines + [ax.axvline(chosen, color="k", linestyle=":",
+                                    label=f"input_l1_ = {chosen:.3g}")]
     ax.legend(lines, [ln.get_label() for ln in lines], loc="best")
     ax.set_title("Feature-selection path")
     return ax

@@ -190,3 +190,13 @@ def test_text_feature_selection(tmp_path):
     assert out["n_vocabulary"] > 2000
     assert out["accuracy"] > 0.95
     assert (tmp_path / "kept_words.png").exists()
+
+
+def test_feature_selection_cv(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = _main("feature_selection_cv")(fast=True, out_dir=str(tmp_path))
+    # default settings find exactly the true Friedman #1 features
+    assert out["selected"] == [0, 1, 2, 3, 4]
+    assert out["pipeline_selected"] == out["selected"]
+    assert out["test_r2"] > 0.9
+    assert (tmp_path / "cv_path.png").exists()
