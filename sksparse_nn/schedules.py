@@ -57,21 +57,26 @@ class PruneSchedule(BaseEstimator):
     their weights; the weight budget they free goes to the other units. It fixes
     the size, hence the prediction cost, of the compacted network directly.
 
-    ``ranking`` is what a weight is ranked by: ``"activation"`` (the default of
-    the one-shot, gradual and iterative schedules) ranks ``|w_ij|`` times the
-    root mean square of input ``j`` on the current mini-batch, the size of the
-    weight's contribution (weights reading inputs that are always zero, such as
-    blank image borders, go first whatever their size; Sun et al., 2023);
-    ``"magnitude"`` ranks ``|w_ij|`` alone.
+    ``ranking`` is what a weight is ranked by: ``"magnitude"`` (default) ranks
+    ``|w_ij|``; ``"activation"`` ranks ``|w_ij|`` times the root mean square of
+    input ``j`` on the current mini-batch, the size of the weight's contribution
+    (weights reading inputs that are always zero, such as blank image borders,
+    go first whatever their size; Sun et al., 2023). Layers are ranked together,
+    so with ``"activation"`` each layer's share follows the scale of its inputs.
+    Measured at 4 seeds (``lr_scaling=0.4``): 98% on MNIST-5k (pixels in [0, 1])
+    in 30 epochs lost 0.2 point against the dense network with
+    ``"activation"``, 0.8 with ``"magnitude"``; but ``"activation"`` lost more on
+    breast cancer, ``make_classification`` and unscaled digits, so it is not
+    the default.
 
     ``lr_scaling`` (>= 0) raises Adam's step while the network is pruned: once
     the schedule plans sparsity ``s``, the learning rate is ``learning_rate_init *
     (1 - s) ** -lr_scaling`` (0.4: 2.5x at 90%, 4.8x at 98%, 6.3x at 99%), but
     never above 0.01 (nor below ``learning_rate_init``), and it returns to
     ``learning_rate_init`` when training ends. Each surviving
-    weight has to carry more of the fit; at 98-99% on MNIST this default closed
-    the gap to the dense network at scikit-learn's default learning rate (see the
-    benchmark's accuracy table). 0 keeps the learning rate fixed.
+    weight has to carry more of the fit: at 98% on MNIST-5k in 30 epochs (default
+    learning rate, 4 seeds) the gap to the dense network fell from 2.0 to 0.8
+    points. 0 keeps the learning rate fixed.
     """
 
     unit_power = 0.0
@@ -229,7 +234,7 @@ class OneShot(PruneSchedule):
     max_units : int, list of int or None, default=None
         Cap on the hidden units that survive, for all layers or per hidden
         layer (see :class:`PruneSchedule`).
-    ranking : {"activation", "magnitude"}, default="activation"
+    ranking : {"magnitude", "activation"}, default="magnitude"
         What a weight is ranked by: ``|w|`` times the RMS of its input on the
         current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
     lr_scaling : float >= 0, default=0.4
@@ -238,7 +243,7 @@ class OneShot(PruneSchedule):
     """
 
     def __init__(self, at=0.5, scope="global", unit_power=0.0, max_units=None,
-                 ranking="activation", lr_scaling=0.4):
+                 ranking="magnitude", lr_scaling=0.4):
         self.at = at
         self.scope = scope
         self.unit_power = unit_power
@@ -302,7 +307,7 @@ class Gradual(PruneSchedule):
     max_units : int, list of int or None, default=None
         Cap on the hidden units that survive, for all layers or per hidden
         layer (see :class:`PruneSchedule`).
-    ranking : {"activation", "magnitude"}, default="activation"
+    ranking : {"magnitude", "activation"}, default="magnitude"
         What a weight is ranked by: ``|w|`` times the RMS of its input on the
         current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
     lr_scaling : float >= 0, default=0.4
@@ -315,7 +320,7 @@ class Gradual(PruneSchedule):
 
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
                  update_every=None, n_updates=50, scope="global", unit_power=0.0,
-                 max_units=None, ranking="activation", lr_scaling=0.4, min_interval=10):
+                 max_units=None, ranking="magnitude", lr_scaling=0.4, min_interval=10):
         self.unit_power = unit_power
         self.max_units = max_units
         self.ranking = ranking
@@ -383,7 +388,7 @@ class Iterative(PruneSchedule):
     max_units : int, list of int or None, default=None
         Cap on the hidden units that survive, for all layers or per hidden
         layer (see :class:`PruneSchedule`).
-    ranking : {"activation", "magnitude"}, default="activation"
+    ranking : {"magnitude", "activation"}, default="magnitude"
         What a weight is ranked by: ``|w|`` times the RMS of its input on the
         current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
     lr_scaling : float >= 0, default=0.4
@@ -392,7 +397,7 @@ class Iterative(PruneSchedule):
     """
 
     def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global",
-                 unit_power=0.0, max_units=None, ranking="activation", lr_scaling=0.4):
+                 unit_power=0.0, max_units=None, ranking="magnitude", lr_scaling=0.4):
         self.unit_power = unit_power
         self.max_units = max_units
         self.ranking = ranking
