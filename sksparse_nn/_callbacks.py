@@ -22,7 +22,7 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from ._net import NonFiniteLossError
 from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
-from ._pruning import magnitude_masks, regrow_masks
+from ._pruning import input_rms, magnitude_masks, regrow_masks
 
 
 def _lr(optimizer):
@@ -140,6 +140,11 @@ class ProximalL1(Callback):
             self.group_weights_ = wts
 
 
+# ``lr_scaling`` raises Adam's step up to here, never above (nor below the configured
+# one): Adam steps above 0.01 made small networks on digits unstable.
+LR_CEILING = 1e-2
+
+
 class MagnitudePruning(Callback):
     """Applies a :mod:`~sksparse_nn.schedules` schedule to the network's masks.
 
@@ -161,6 +166,7 @@ class MagnitudePruning(Callback):
         self.generator_ = torch.Generator().manual_seed(int(self.seed))
         self.prune_events_ = []
         self.rewind_state_ = None
+        self.last_X_ = None
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -169,19 +175,43 @@ class MagnitudePruning(Callback):
         # final update to the smaller network
         if self.step_ == 0 and 0 in self.updates_:
             self._update(net)
+        self._set_lr(net)  # a partial_fit call resumes at its point of the plan
+
+    def on_train_end(self, net, **kwargs):
+        for group in net.optimizer_.param_groups:  # the configured step again
+            group["lr"] = net.lr
+
+    def _planned_sparsity(self):
+        progress = self.step_ / max(self.total_steps, 1)
+        if self.step_ >= self.final_step_ and self.step_ > 0:
+            progress = max(progress, 1.0)
+        return self.schedule.sparsity_at(progress, self.target_sparsity)
+
+    def _set_lr(self, net):
+        """Adam's step follows the planned sparsity (``lr_scaling``): a function of
+        the progress alone, so fit and a stream of partial_fit calls agree."""
+        factor = self.schedule.lr_factor(self._planned_sparsity())
+        lr = max(net.lr, min(net.lr * factor, LR_CEILING))
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
 
     def on_epoch_end(self, net, **kwargs):
+        # the step Adam took this epoch, as skorch's LRScheduler records it
+        net.history.record("event_lr", float(net.optimizer_.param_groups[0]["lr"]))
         epoch = len(net.history)
         rewind = self.schedule.rewind_epoch
         if rewind is not None and epoch == int(rewind) and self.rewind_state_ is None:
             self.rewind_state_ = [lin.weight.detach().clone() for lin in net.module_.linears]
 
-    def on_batch_end(self, net, training=False, **kwargs):
+    def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training:
             return
         self.step_ += 1
         if self.step_ in self.updates_:
+            self.last_X_ = batch[0] if batch is not None else None
             self._update(net)
+            self.last_X_ = None  # no reference to a mini-batch between updates
+            self._set_lr(net)
 
     @torch.no_grad()
     def _update(self, net):
@@ -204,9 +234,13 @@ class MagnitudePruning(Callback):
         else:
             caps = self.schedule.unit_caps([lin.weight.shape[0] for lin in linears[:-1]],
                                            target, self.target_sparsity)
+            scale = None
+            if getattr(self.schedule, "ranking", "magnitude") == "activation" \
+                    and self.last_X_ is not None:
+                scale = input_rms(module, self.last_X_)
             new_masks = magnitude_masks(weights, masks, target, scope=self.schedule.scope,
                                         unit_power=getattr(self.schedule, "unit_power", 0.0),
-                                        unit_caps=caps)
+                                        unit_caps=caps, input_scale=scale)
             self._set_masks(net, linears, new_masks, reset_new=False)
             if self.rewind_state_ is not None:
                 for lin, w0 in zip(linears, self.rewind_state_):

@@ -112,8 +112,41 @@ def cap_units(weights, masks, caps):
     return masks
 
 
+@torch.no_grad()
+def _column_rms(X):
+    """Root mean square of each column of a 2-D tensor (dense or sparse)."""
+    n = X.shape[0]
+    if X.layout == torch.strided:
+        return torch.linalg.vector_norm(X, dim=0) / math.sqrt(max(n, 1))
+    X = X.to_sparse_coo().coalesce()
+    sq = torch.zeros(X.shape[1], dtype=X.dtype, device=X.device)
+    sq.index_add_(0, X.indices()[1], X.values() ** 2)
+    return torch.sqrt(sq / max(n, 1))
+
+
+@torch.no_grad()
+def input_rms(module, X):
+    """Per linear layer of ``module``, the RMS of each of its inputs over the rows of
+    ``X``: the scale that turns a weight's magnitude into the size of its
+    contribution. Measured in eval mode (no dropout, batch norm's running
+    statistics), through the module's own forward, so inputs cut while training
+    and sparse rows are handled as in training."""
+    scales = []
+    hooks = [lin.register_forward_pre_hook(lambda _, inp: scales.append(_column_rms(inp[0])))
+             for lin in module.linears]
+    was_training = module.training
+    try:
+        module.eval()
+        module(X)
+    finally:
+        module.train(was_training)
+        for h in hooks:
+            h.remove()
+    return scales
+
+
 def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_power=0.0,
-                    unit_caps=None):
+                    unit_caps=None, input_scale=None):
     """Masks keeping the largest-magnitude weights so that a fraction ``sparsity``
     of all entries is masked out. Already-masked entries are pruned first, so masks
     only ever shrink (entries at exactly zero count as the smallest).
@@ -123,9 +156,14 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
     layer to ``sparsity`` on its own. ``unit_power`` > 0 ranks by :func:`_scores`
     (prefer emptying whole units and inputs). ``unit_caps`` (one entry per hidden
     layer, None for no cap) first empties all but that many units per layer
-    (:func:`cap_units`); the weights they free go to the other units. Returns new
-    boolean masks.
+    (:func:`cap_units`); the weights they free go to the other units.
+    ``input_scale`` (one 1-D tensor per layer, e.g. from :func:`input_rms`) ranks
+    ``|w_ij| * scale_j`` instead of ``|w_ij|``: a weight reading an input that is
+    always zero (a blank MNIST border pixel) or tiny ranks last, whatever its size
+    (the weight-and-activation score of Sun et al., 2023). Returns new boolean masks.
     """
+    if input_scale is not None:
+        weights = [w * s.to(w.dtype)[None, :] for w, s in zip(weights, input_scale)]
     if unit_caps is not None and any(c is not None for c in unit_caps):
         masks = cap_units(weights, masks, unit_caps)
     if scope == "layer":

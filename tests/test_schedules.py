@@ -87,3 +87,76 @@ def test_max_units_caps_ramp_with_the_sparsity_and_validate():
     est = SparseMLPClassifier(prune_schedule=Gradual(max_units=10), target_sparsity=0.9)
     assert est.get_params(deep=True)["prune_schedule__max_units"] == 10
     assert clone(est.set_params(prune_schedule__max_units=(5,))).prune_schedule.max_units == (5,)
+
+
+# ------------------------------------------------------------- short budgets, lr, ranking
+def test_gradual_spaces_updates_by_the_steps_it_has():
+    # 30 epochs of 20 steps: the ramp (steps 60-360) updates every 10 steps, not
+    # every 6 (n_updates=50 would ask for 50 updates)
+    mid = Gradual().update_steps(600)
+    assert mid[0] == 60 and mid[-1] == 360
+    assert np.all(np.diff(mid) >= 10) and len(mid) == 31
+    # a 5-epoch fit (ramp of 50 steps) keeps at least 16 updates, fewer than the
+    # 51 of one per step
+    short = Gradual().update_steps(100)
+    assert short[0] == 10 and short[-1] == 60 and 16 <= len(short) <= 18
+    # a tiny fine-tune (ramp of 15 steps) still prunes in 16 small steps
+    assert len(Gradual().update_steps(30)) == 16
+    # a long fit gets about n_updates updates over its ramp
+    assert 50 <= len(Gradual().update_steps(20_000)) <= 52
+    # min_interval=1 gives one update per step on short fits, as before
+    assert len(Gradual(min_interval=1).update_steps(100)) == 51
+
+
+def test_lr_factor_follows_the_planned_sparsity():
+    s = Gradual(lr_scaling=0.5)
+    assert s.lr_factor(0.0) == 1.0
+    assert s.lr_factor(0.75) == pytest.approx(2.0)
+    assert s.lr_factor(0.99) == pytest.approx(10.0)
+    assert Gradual(lr_scaling=0).lr_factor(0.99) == 1.0
+    for bad in (-1, "fast", True):
+        with pytest.raises(ValueError, match="lr_scaling"):
+            get_schedule(Gradual(lr_scaling=bad))
+    with pytest.raises(ValueError, match="ranking"):
+        get_schedule(OneShot(ranking="random"))
+
+
+def test_learning_rate_rises_while_pruned_and_returns_after_fit():
+    from sklearn.datasets import load_digits
+
+    from sksparse_nn import SparseMLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    clf = SparseMLPClassifier((32,), max_iter=10, batch_size=64, learning_rate_init=1e-3,
+                              target_sparsity=0.9, random_state=0).fit(X / 16, y)
+    lrs = clf.net_.history[:, "event_lr"]
+    assert lrs[0] == pytest.approx(1e-3)  # dense at first
+    assert lrs[-1] == pytest.approx(1e-3 * 0.1 ** -0.4, rel=1e-6)  # at the target
+    assert all(b >= a for a, b in zip(lrs, lrs[1:]))
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+    flat = SparseMLPClassifier((32,), max_iter=10, batch_size=64, target_sparsity=0.9,
+                               prune_schedule=Gradual(lr_scaling=0),
+                               random_state=0).fit(X / 16, y)
+    assert set(flat.net_.history[:, "event_lr"]) == {1e-3}
+
+
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_activation_ranking_prunes_weights_of_silent_inputs_first(sparse_input):
+    import scipy.sparse as sp
+
+    from sksparse_nn import SparseMLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(300, 12)
+    X[:, :4] = 0.0  # four inputs that are always zero (like blank image borders)
+    y = (X[:, 4] + X[:, 5] > 1).astype(int)
+    Xfit = sp.csr_matrix(X) if sparse_input else X
+    kept = {}
+    for ranking in ("activation", "magnitude"):
+        clf = SparseMLPClassifier((16,), max_iter=6, target_sparsity=0.5, random_state=0,
+                                  prune_schedule=Gradual(ranking=ranking)).fit(Xfit, y)
+        kept[ranking] = int(np.count_nonzero(clf.net_.module_.linears[0].mask[:, :4]))
+    # their weights carry nothing: ranked by contribution they go first, while
+    # plain magnitude keeps about half of them (their size is the init's)
+    assert kept["activation"] == 0
+    assert kept["magnitude"] > 10

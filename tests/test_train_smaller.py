@@ -207,7 +207,8 @@ def test_selective_fine_tune_restore_after_units_lost_their_inputs(data, monkeyp
 
     monkeypatch.setattr(base, "selective_prune", prune)
     monkeypatch.setattr(SparseMLPClassifier, "_train", train)
-    clf = SparseMLPClassifier((40, 20), max_iter=20, prune_schedule=Gradual(end=0.3),
+    clf = SparseMLPClassifier((40, 20), max_iter=20,
+                              prune_schedule=Gradual(end=0.3, ranking="magnitude"),
                               target_sparsity=0.8, selective_pruning_tol=0.0,
                               learning_rate_init=1e-2, random_state=0).fit(X, y)
     rec = clf.selective_pruning_record_
