@@ -101,7 +101,7 @@ def main(fast=False, out_dir=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Out-of-core training with dask-ml's Incremental.")
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--out-dir", default=None)
     args = parser.parse_args()

@@ -115,7 +115,7 @@ def main(fast=False, out_dir=None, input_l1=0.003):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Selecting words from TF-IDF text with input_l1.")
     parser.add_argument("--fast", action="store_true")
     parser.add_argument("--out-dir", default=None)
     args = parser.parse_args()

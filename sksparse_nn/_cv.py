@@ -442,7 +442,7 @@ selective_pruning_tol, device, verbose, n_threads
         Features ``best_estimator_`` reads.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names, when ``X`` was a DataFrame with string column names.
 
     Every other fitted attribute of :class:`~sksparse_nn.SparseMLPRegressor`
@@ -536,7 +536,7 @@ n_features_selected_path_, support_path_, best_index_, input_l1_, best_score_
         Features ``best_estimator_`` reads.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names, when ``X`` was a DataFrame with string column names.
 
     See Also
