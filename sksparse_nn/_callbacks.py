@@ -141,8 +141,10 @@ class ProximalL1(Callback):
 
 
 # ``lr_scaling`` raises Adam's step up to here, never above (nor below the configured
-# one): Adam steps above 0.01 made small networks on digits unstable.
-LR_CEILING = 1e-2
+# one): it exists to lift steps too small for a pruned network; a step already this
+# large gains nothing (a (100,) net pruned to 98% on make_classification at lr 3e-3
+# scored 0.83 with the step raised to 0.01, 0.93 at 0.005, 2 seeds)
+LR_CEILING = 5e-3
 
 
 class MagnitudePruning(Callback):
