@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sksparse_nn import SparseMLPRegressor  # noqa: E402
-from sksparse_nn import _callbacks  # noqa: E402
+from sksparse_nn._training import _callbacks  # noqa: E402
 
 
 def main(argv=None):

@@ -141,7 +141,7 @@ def bench_first_layer(n_rows, n_cols, density, steps=30, reps=3):
     import torch
     from torch.nn import functional as F
 
-    from sksparse_nn._net import sparse_rows
+    from sksparse_nn._training import sparse_rows
 
     torch.set_num_threads(1)
     X, y = make_csr(n_rows, n_cols, density)

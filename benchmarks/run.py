@@ -36,7 +36,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sksparse_nn import Gradual, SparseMLPClassifier, _module  # noqa: E402
+from sksparse_nn import Gradual, SparseMLPClassifier  # noqa: E402
+from sksparse_nn.inference import _kernels as _module  # noqa: E402
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 warnings.simplefilter("ignore", UserWarning)
@@ -404,7 +405,8 @@ def other_kernel(est):
 def section_kernel(quick, lines):
     """The float32 first-layer kernels side by side on random sparse layers of
     several widths (no training): where the sparse kernel pays."""
-    from sksparse_nn._module import CompactMLP, SparseMLP
+    from sksparse_nn._network import SparseMLP
+    from sksparse_nn.inference import CompactMLP
 
     reps = 5 if quick else 15
     X = np.random.RandomState(0).rand(10_000, 784).astype(np.float32)

@@ -1,8 +1,8 @@
 """sksparse_nn: scikit-learn estimators that train genuinely sparse neural networks."""
 
-from ._base import SparseMLPClassifier, SparseMLPRegressor
+from ._classes import SparseMLPClassifier, SparseMLPRegressor
 from ._cv import SparseMLPClassifierCV, SparseMLPRegressorCV
-from ._module import CompactMLP
+from .inference import CompactMLP
 from .schedules import Dynamic, Gradual, Iterative, OneShot, PruneSchedule
 
 __version__ = "0.1.0"

@@ -28,7 +28,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._base import SparseMLPClassifier, SparseMLPRegressor, _BaseSparseMLP
+from ._classes import SparseMLPClassifier, SparseMLPRegressor
+from ._estimator import _BaseSparseMLP
 from .feature_selection import _fit_path, _grid
 
 __all__ = ["SparseMLPClassifierCV", "SparseMLPRegressorCV"]
@@ -637,7 +638,7 @@ def _complete_parameters(cls):
     so numpydoc sees every parameter with its type."""
     import inspect
 
-    from ._base import _PARAMETERS_DOC
+    from ._classes import _PARAMETERS_DOC
 
     doc = cls.__doc__
     start = doc.index("    Parameters\n    ----------\n") + len("    Parameters\n    ----------\n")

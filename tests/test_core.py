@@ -193,15 +193,15 @@ def test_reproducible_and_global_state_untouched(digits):
 def test_threads_chosen_by_size_and_restored(digits, monkeypatch):
     Xtr, _, ytr, _ = digits
     seen = []
-    import sksparse_nn._base as base
+    import sksparse_nn._estimator as base
 
-    real = base._torch_threads
+    real = base.torch_threads
 
     def spy(n):
         seen.append(n)
         return real(n)
 
-    monkeypatch.setattr(base, "_torch_threads", spy)
+    monkeypatch.setattr(base, "torch_threads", spy)
     before = torch.get_num_threads()
     SparseMLPClassifier((16,), max_iter=1).fit(Xtr, ytr)
     SparseMLPClassifier((16,), max_iter=1, n_threads=1).fit(Xtr, ytr)
@@ -257,7 +257,7 @@ def test_fits_in_threads_are_reproducible(digits):
 def test_large_float32_batches_take_the_torch_path_with_the_same_answers(cancer):
     """float32 batches from TORCH_MIN_ROWS rows on run on torch's kernels (when the
     torch build has them): same probabilities as float64, and NaN still raises."""
-    from sksparse_nn import _module
+    from sksparse_nn.inference import _kernels as _module
 
     Xtr, Xte, ytr, _ = cancer
     m = SparseMLPClassifier((32, 16), l1=1e-3, max_iter=20, random_state=0).fit(Xtr, ytr)

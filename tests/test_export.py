@@ -50,7 +50,7 @@ def test_skops_round_trip_pipeline(cancer, tmp_path):
     sio.dump(pipe, path)
     untrusted = sio.get_untrusted_types(file=path)
     # only our own estimator needs trusting: no torch or skorch objects are stored
-    assert untrusted == ["sksparse_nn._base.SparseMLPClassifier"]
+    assert untrusted == ["sksparse_nn._classes.SparseMLPClassifier"]
     loaded = sio.load(path, trusted=untrusted)
     np.testing.assert_array_equal(loaded.predict_proba(Xte), pipe.predict_proba(Xte))
     np.testing.assert_array_equal(loaded.predict(Xte), pipe.predict(Xte))

@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from sksparse_nn import _module as impl
-from sksparse_nn._module import (CompactMLP, SparseMLP, pack_state, torch_kernels_ok,
-                                  unpack_state)
-from sksparse_nn._proximal import group_soft_threshold_, soft_threshold_
+from sksparse_nn._network import SparseMLP
+from sksparse_nn._persistence import pack_state, unpack_state
+from sksparse_nn._surgery import remove_dead_units
+from sksparse_nn.inference import _kernels as impl
+from sksparse_nn.inference import CompactMLP
+from sksparse_nn.inference._kernels import torch_kernels_ok
+from sksparse_nn._training._proximal import group_soft_threshold_, soft_threshold_
 
 
 def _module(batch_norm=False, seed=0):
@@ -42,7 +45,7 @@ def test_removing_dead_neurons_leaves_predictions_unchanged():
             m.linears[1].weight[:, 6] = 0.0         # no outputs
             m.linears[2].weight[:, 2] = 0.0
             before = m(X)
-        removed = m.remove_dead_neurons(0.0)
+        removed = remove_dead_units(m, 0.0)
         assert removed == [3, 1]
         assert m.hidden_layer_sizes == (5, 4)
         assert m.linears[0].weight.shape == (5, 6) and m.linears[1].weight.shape == (4, 5)
@@ -54,7 +57,7 @@ def test_empty_layer_still_predicts_a_constant():
     m = _module()
     with torch.no_grad():
         m.linears[0].weight.zero_()
-    m.remove_dead_neurons(0.0)
+    remove_dead_units(m, 0.0)
     assert m.hidden_layer_sizes[0] == 0
     out = m(torch.randn(4, 6))
     assert torch.isfinite(out).all() and torch.allclose(out, out[:1].expand_as(out))
@@ -268,7 +271,7 @@ def test_networks_with_an_empty_layer_predict_in_float32(torch_from_one_row):
         m = SparseMLP(6, (8, 5), 3)
         with torch.no_grad():
             m.linears[kill].weight.zero_()
-        m.remove_dead_neurons(0.0)
+        remove_dead_units(m, 0.0)
         cm = CompactMLP.from_module(m.eval())
         X = np.random.RandomState(0).randn(5, 6)
         assert cm._engine(np.float32, 5) == "numpy"  # oneDNN rejects empty layers
@@ -399,7 +402,7 @@ def test_soft_threshold_gives_exact_zeros():
 
 
 def test_adam_soft_threshold_matches_the_definition():
-    from sksparse_nn._proximal import adam_soft_threshold_
+    from sksparse_nn._training._proximal import adam_soft_threshold_
 
     torch.manual_seed(0)
     w = torch.randn(50)
@@ -413,7 +416,7 @@ def test_adam_soft_threshold_matches_the_definition():
 
 
 def test_adam_soft_threshold_on_free_entries_only():
-    from sksparse_nn._proximal import adam_soft_threshold_
+    from sksparse_nn._training._proximal import adam_soft_threshold_
 
     torch.manual_seed(0)
     lin = SparseMLP(40, (30,), 2).linears[0]

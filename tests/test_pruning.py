@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 
 from sksparse_nn import Dynamic, Gradual, Iterative, OneShot, SparseMLPClassifier
-from sksparse_nn._pruning import magnitude_masks, regrow_masks
+from sksparse_nn._training._pruning import magnitude_masks, regrow_masks
 
 
 def test_magnitude_masks_exact_count_global_and_per_layer():
@@ -162,7 +162,7 @@ def test_unit_power_prefers_removing_whole_units(blobs):
 
 
 def test_cap_units_empties_the_weakest_units_in_and_out():
-    from sksparse_nn._pruning import cap_units
+    from sksparse_nn._training._pruning import cap_units
 
     ws = [torch.ones(4, 3), torch.ones(2, 4)]
     ws[0][1] *= 0.1    # unit 1: weak inputs
@@ -204,7 +204,7 @@ def test_top_k_mask_bracketed_selection_is_exact(seed, monkeypatch):
     """Large score vectors (all weights of a network) get their threshold from a
     sampled bracket; it must pick exactly the same entries as a full selection,
     with ties and already-pruned (negative) entries."""
-    from sksparse_nn import _pruning
+    from sksparse_nn._training import _pruning
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1 << 16, 1 << 18))

@@ -21,8 +21,8 @@ from sklearn.model_selection import cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sksparse_nn import SparseMLPClassifier, SparseMLPRegressor
-from sksparse_nn._base import _BaseSparseMLP
-from sksparse_nn._net import TorchNet
+from sksparse_nn._estimator import _BaseSparseMLP
+from sksparse_nn._training import TorchNet
 
 TINY = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=0)
 
@@ -421,7 +421,7 @@ def test_batch_norm_with_a_batch_of_one_sample(Est, n, batch_size, early_stoppin
 def test_selective_pruning_that_removes_every_unit_after_magnitude_pruning():
     # a one-unit net whose only unit goes in selective pruning; the fine-tune after
     # it must neither re-run the prune schedule nor rank an empty network
-    from sksparse_nn._callbacks import MagnitudePruning
+    from sksparse_nn._training import MagnitudePruning
 
     calls = []
     original = MagnitudePruning._update

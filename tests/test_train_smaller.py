@@ -8,8 +8,9 @@ import torch
 from sklearn.datasets import make_classification
 
 from sksparse_nn import Gradual, SparseMLPClassifier
-from sksparse_nn._callbacks import TrainSmaller, optimizer_state_follows
-from sksparse_nn._module import SparseMLP
+from sksparse_nn._network import SparseMLP
+from sksparse_nn._surgery import expand_inputs_, shrink_dead_
+from sksparse_nn._training import TrainSmaller, optimizer_state_follows
 
 
 def _masked_module():
@@ -24,7 +25,7 @@ def _masked_module():
     with torch.no_grad():
         l0.bias[2] = 0.7           # a live constant, folded into the next bias
     module.apply_masks_()
-    module.masked = True
+    module.mask_changed()
     return module
 
 
@@ -48,7 +49,7 @@ def test_shrink_dead_keeps_function_and_optimizer_state():
     with torch.no_grad():
         out_before = module(X)
 
-    assert module.shrink_dead_(on_resize=optimizer_state_follows(opt))
+    assert shrink_dead_(module, on_resize=optimizer_state_follows(opt))
 
     assert module.hidden_layer_sizes == (6, 5)
     assert module.linears[0].weight.shape == (6, 10)
@@ -70,11 +71,11 @@ def test_shrink_dead_keeps_function_and_optimizer_state():
     # training goes on, masks still hold on the smaller layers
     _adam_step(module, opt, X, y)
     assert not module.linears[0].weight[~module.linears[0].mask].any()
-    assert not module.shrink_dead_()  # nothing left to cut
+    assert not shrink_dead_(module)  # nothing left to cut
 
     with torch.no_grad():
         out_small = module(X)
-    module.expand_inputs_(on_resize=optimizer_state_follows(opt))
+    expand_inputs_(module, on_resize=optimizer_state_follows(opt))
     assert module.input_index is None and module.linears[0].weight.shape == (6, 12)
     assert not module.linears[0].weight[:, [4, 7]].any()
     assert not module.linears[0].mask[:, [4, 7]].any()
@@ -183,7 +184,7 @@ def test_selective_fine_tune_restore_after_units_lost_their_inputs(data, monkeyp
     """Selective removals can leave a unit of the next layer with every input
     masked; the fine-tune (which trains the smaller network) must still be able to
     go back to the weights before it when it raises the loss."""
-    import sksparse_nn._base as base
+    import sksparse_nn._prune_fitted as base
 
     X, y = data
     real_train = SparseMLPClassifier._train

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
+from .._surgery import dead_units, shrink_dead_
 from ._net import NonFiniteLossError
 from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
 from ._pruning import input_rms, magnitude_masks, regrow_masks
@@ -107,7 +108,7 @@ class ProximalL1(Callback):
             else:  # input_l1 only: freeze whole dropped input columns
                 dead = torch.linalg.vector_norm(linear.weight, dim=0) == 0
                 linear.mask[:, dead] = False
-        module.masked = True
+        module.mask_changed()
         self.frozen_ = True
 
     @torch.no_grad()
@@ -264,7 +265,7 @@ class MagnitudePruning(Callback):
                     for key in ("exp_avg", "exp_avg_sq"):
                         if key in state:
                             state[key][grown] = 0.0
-        net.module_.masked = True
+        net.module_.mask_changed()
 
 
 class ValidationScore(Callback):
@@ -314,7 +315,7 @@ class ValidationScore(Callback):
 
 
 def optimizer_state_follows(optimizer):
-    """``on_resize`` hook for :class:`~sksparse_nn._module.SparseMLP`'s in-place
+    """``on_resize`` hook for :mod:`sksparse_nn._surgery`'s in-place
     shrinking: the optimizer's per-parameter tensors (Adam's moments) are mapped
     to the parameter's new shape, so training continues where it was."""
     def on_resize(param, take):
@@ -337,7 +338,7 @@ class TrainSmaller(Callback):
     function computed is unchanged, so training goes on as before, only on
     smaller matrices: a 98%-sparse (300, 100) MNIST network spends the last 40%
     of its epochs at about two thirds of the cost. The estimator widens the input back
-    after training (``SparseMLP.expand_inputs_``); sparsity keeps counting the
+    after training (``sksparse_nn._surgery.expand_inputs_``); sparsity keeps counting the
     removed units' weights (``retired_nonzero``).
 
     Must come first among the callbacks: the weight snapshots that
@@ -361,8 +362,8 @@ class TrainSmaller(Callback):
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
                 return
         prox = cbs.get("proximal")
-        module.shrink_dead_(inputs=prox is None or prox.input_l1 == 0 or prox.frozen_,
-                            on_resize=optimizer_state_follows(net.optimizer_))
+        shrink_dead_(module, inputs=prox is None or prox.input_l1 == 0 or prox.frozen_,
+                     on_resize=optimizer_state_follows(net.optimizer_))
 
 
 class SparsityLog(Callback):
@@ -379,7 +380,7 @@ class SparsityLog(Callback):
         nnz = sum(module.n_nonzero(retired=True))
         net.history.record("sparsity", 1.0 - nnz / self.n_weights_built)
         alive = 0
-        for dead_in, dead_out in module.dead_neurons(0.0):
+        for dead_in, dead_out in dead_units(module, 0.0):
             alive += int((~(dead_in | dead_out)).sum())
         net.history.record("neurons_alive", alive)
 

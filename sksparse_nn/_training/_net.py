@@ -222,7 +222,7 @@ class TorchNet(NeuralNet):
         self.optimizer_.zero_grad(set_to_none=True)
         step = self.train_step_single(batch)
         self.optimizer_.step()
-        if getattr(self.module_, "masked", False):
+        if self.module_.masked:
             self.module_.apply_masks_()
         return step
 
