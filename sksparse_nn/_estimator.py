@@ -342,20 +342,9 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         net = self.net_
         batch_size = self._batch_size(X.shape[0])
         self._prepare_net(net, batch_size, seed, device)
-        data = self._tensor_data(X, y_t, sample_weight, device)
-        need_valid = not incremental and (self.early_stopping
-                                          or self.selective_pruning_tol is not None)
-        train, valid = (self._split(data, y, seed) if need_valid else (data, None))
+        train, valid = self._training_data(X, y, y_t, sample_weight, seed, device, incremental)
         steps_per_epoch = math.ceil(len(train) / batch_size)
-        if incremental:
-            self._plan_partial_fit(net, schedule, steps_per_epoch, seed, first)
-            epochs = 1
-        else:
-            self.partial_fit_plan_ = None
-            epochs = self.max_iter
-            self._set_training_callbacks(net, schedule, epochs * steps_per_epoch,
-                                         steps_per_epoch, epochs, valid, seed, incremental)
-        net.train_split = predefined_split(valid) if valid is not None else None
+        epochs = self._plan_run(net, schedule, steps_per_epoch, valid, seed, incremental, first)
 
         with self._training_threads(net, X):
             epochs_before = len(net.history)
@@ -430,6 +419,29 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         X_t = X if sp.issparse(X) else torch.as_tensor(X, device=device)
         w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
         return TensorData(X_t, y_t.to(device), w_t)
+
+    def _training_data(self, X, y, y_t, sample_weight, seed, device, incremental):
+        """The rows to train on and, when fit needs one (early stopping, selective
+        pruning), the validation split; partial_fit holds none."""
+        data = self._tensor_data(X, y_t, sample_weight, device)
+        need_valid = not incremental and (self.early_stopping
+                                          or self.selective_pruning_tol is not None)
+        return self._split(data, y, seed) if need_valid else (data, None)
+
+    def _plan_run(self, net, schedule, steps_per_epoch, valid, seed, incremental, first):
+        """Set up the callbacks for this call and return its epochs: ``max_iter``
+        for fit (whose schedules span them), one for partial_fit (the plan spans
+        ``max_iter`` calls)."""
+        if incremental:
+            self._plan_partial_fit(net, schedule, steps_per_epoch, seed, first)
+            epochs = 1
+        else:
+            self.partial_fit_plan_ = None
+            epochs = self.max_iter
+            self._set_training_callbacks(net, schedule, epochs * steps_per_epoch,
+                                         steps_per_epoch, epochs, valid, seed, incremental)
+        net.train_split = predefined_split(valid) if valid is not None else None
+        return epochs
 
     def _build_network(self, n_features, sizes, device, seed):
         """A first fit: a new network and engine, and the facts of the network as
