@@ -1,7 +1,6 @@
 """Estimator core: exact zeros from L1, MLP-like attributes, sklearn clients,
 persistence, reproducibility, threads and RNG hygiene."""
 
-import io
 import pickle
 import re
 import warnings
