@@ -391,7 +391,7 @@ class _PruneFittedMixin:
         net.verbose = self.verbose
         self._sync_training_params(net)
         total_steps = epochs * math.ceil(len(train) / net.batch_size)
-        cbs = [("shrink", TrainSmaller()),  # first, as in fit
+        cbs = [("shrink", TrainSmaller()),
                ("last_good", LastGoodWeights()),
                ("sparsity_log", SparsityLog(self._n_weights_built)),
                ("pruning", MagnitudePruning(schedule, target, total_steps, seed=seed))]
@@ -406,10 +406,10 @@ class _PruneFittedMixin:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with torch_threads(self._n_threads(self._work_per_row(net, train.X))):
-                self._train(net, train, epochs)
-        if self._diverged or len(net.history) - epochs_before < epochs:
+                outcome = self._train(net, train, epochs)
+        if outcome != "done" or len(net.history) - epochs_before < epochs:
             what = ("diverged (lower learning_rate_init and call prune again)"
-                    if self._diverged else "was interrupted")
+                    if outcome == "diverged" else "was interrupted")
             warnings.warn(f"prune {what}; the model is kept as it was before the call.",
                           UserWarning)
             return False
