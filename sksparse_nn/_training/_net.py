@@ -3,7 +3,8 @@
 :class:`TorchNet` is a small ``skorch.NeuralNet`` subclass that keeps skorch's
 callbacks, history, ``ValidSplit``, ``EarlyStopping`` and ``ProgressBar`` but feeds
 batches as slices of whole tensors (skorch's default per-sample ``Dataset`` +
-``collate`` costs about 3x the training time of scikit-learn's MLP on small nets),
+``collate`` is a Python call per sample, which dominates on small nets; see
+benchmarks/PERFORMANCE.md, Training),
 computes a (sample-weighted) per-sample loss, keeps masked weights at zero after
 every optimizer step, and detects a non-finite loss in the batch where it happens.
 
