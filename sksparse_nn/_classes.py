@@ -82,12 +82,18 @@ _PARAMETERS_DOC = """\
         zero. Roughly: a weight whose average loss gradient is smaller than ``l1``
         goes to zero. ``1e-4`` barely changes a network, ``1`` zeroes everything.
         The penalty starts after 25% of the steps; after 80% the zero pattern is
-        frozen and the survivors are refitted without shrinkage.
+        frozen and the survivors are refitted without shrinkage (see
+        ``l1_schedule``).
     l2 : float >= 0, default=0
         L2 strength (weight decay) on connection weights, not biases.
     input_l1 : float >= 0, default=0
         Group-lasso strength on each input feature's outgoing weights (proximal):
         whole features drop out with exactly zero weights (feature selection).
+    l1_schedule : :class:`~sksparse_nn.schedules.L1Schedule` or None, default=None
+        When ``l1`` and ``input_l1`` act, as fractions of the training steps:
+        warm-up, ``input_l1`` ramp, re-weighting, frozen support. None means
+        ``L1Schedule()`` (start at 25%, ``input_l1`` at full strength at 30%,
+        re-weighted at 50%, frozen at 80%).
     dropout : float in [0, 1), default=0
         Dropout probability after each hidden activation.
     batch_norm : bool, default=False

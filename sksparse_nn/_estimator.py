@@ -37,7 +37,7 @@ from ._persistence import pack_state, unpack_state
 from ._prune_fitted import _PruneFittedMixin
 from ._surgery import expand_inputs_, remove_dead_units
 from .inference import CompactMLP
-from .schedules import SCHEDULE_NAMES, PruneSchedule, get_schedule
+from .schedules import SCHEDULE_NAMES, L1Schedule, PruneSchedule, get_schedule
 from ._training import (
     DelayedEarlyStopping,
     LastGoodWeights,
@@ -99,6 +99,7 @@ _FITTED_NETWORK_PARAMS = {
     "batch_norm": "the next fit from scratch (a warm start raises)",
     "l1": _NEXT_FIT,
     "input_l1": _NEXT_FIT,
+    "l1_schedule": _NEXT_FIT,
     "l2": "the next fit, partial_fit, prune or prune_neurons",
     "dropout": "the next fit, partial_fit, prune or prune_neurons",
     "prune_schedule": _NEXT_FIT + " (prune(X, y, target_sparsity, schedule=...) prunes "
@@ -142,6 +143,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         "l1": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "input_l1": [Interval(Real, 0, None, closed="left")],
+        "l1_schedule": [None, L1Schedule],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -170,6 +172,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         l1=0.0,
         l2=0.0,
         input_l1=0.0,
+        l1_schedule=None,
         dropout=0.0,
         batch_norm=False,
         max_iter=200,
@@ -194,6 +197,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         self.l1 = l1
         self.l2 = l2
         self.input_l1 = input_l1
+        self.l1_schedule = l1_schedule
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.max_iter = max_iter
@@ -348,7 +352,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
 
         with self._training_threads(net, X):
             epochs_before = len(net.history)
-            self._train(net, train, epochs)
+            outcome = self._train(net, train, epochs)
             epochs_run = len(net.history) - epochs_before
             if not incremental and self.selective_pruning_tol is not None:
                 self._selective(net, train, valid, float(self.selective_pruning_tol),
@@ -361,7 +365,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
                     self._complete_plan(net)
         self._finalize(net, incremental=incremental)
         if not incremental:
-            self._warn_not_converged(epochs_run, schedule)
+            self._warn_not_converged(epochs_run, schedule, outcome)
         return self
 
     # ------------------------------------------------------------ fit steps
@@ -494,18 +498,15 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         if replan:
             spe = plan.steps_per_epoch
             self._set_training_callbacks(net, schedule, self.max_iter * spe, spe,
-                                         self.max_iter, None, seed, incremental=True)
-            for name in ("pruning", "proximal"):
-                cb = dict(net.callbacks_).get(name)
-                if cb is not None:
-                    cb.step_ = plan.steps
+                                         self.max_iter, None, seed, incremental=True,
+                                         start_step=plan.steps)
 
-    def _warn_not_converged(self, epochs_run, schedule):
+    def _warn_not_converged(self, epochs_run, schedule, outcome):
         # A prune schedule or the L1 warm-up/freeze makes max_iter the plan of the run
         # (its phases are fractions of it): running all of it is not a failure to
         # converge, and raising max_iter would stretch the schedule too.
         if (epochs_run == self.max_iter and not self._schedule_fixes_length(schedule)
-                and not getattr(self, "_diverged", False)):
+                and outcome != "diverged"):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
@@ -615,16 +616,13 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
     def _complete_plan(self, net):
         """After the max_iter-th partial_fit call the plan is complete: when the
         blocks were smaller than the first one (fewer steps than planned), the
-        prune schedule's final update and the L1 support freeze are applied now,
-        so the network is at ``target_sparsity`` whatever the block sizes."""
+        prune schedule's final update and the L1 support freeze are applied now
+        (in that order, as in a full run), so the network is at
+        ``target_sparsity`` whatever the block sizes."""
         cbs = dict(net.callbacks_)
-        pruning = cbs.get("pruning")
-        if pruning is not None and pruning.step_ < pruning.final_step_:
-            pruning.step_ = pruning.final_step_
-            pruning._update(net)
-        prox = cbs.get("proximal")
-        if prox is not None and prox.total_steps and not prox.frozen_:
-            prox._freeze(net.module_)
+        for name in ("pruning", "proximal"):
+            if name in cbs:
+                cbs[name].complete_plan(net)
 
     def _split(self, data, y, seed):
         labels = self._split_labels(y)
@@ -661,27 +659,38 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             record_batches=self.verbose >= 2,
         )
 
+    def _l1_schedule(self):
+        schedule = L1Schedule() if self.l1_schedule is None else self.l1_schedule
+        schedule._check()
+        if self.l1_schedule is not None and not (self.l1 > 0 or self.input_l1 > 0):
+            warnings.warn("l1_schedule has no effect with l1=0 and input_l1=0.", UserWarning)
+        return schedule
+
     def _set_training_callbacks(self, net, schedule, total_steps, steps_per_epoch, epochs,
-                                valid, seed, incremental, planned=True):
+                                valid, seed, incremental, planned=True, start_step=0):
         """(Re)build the callbacks for fit, or for the planned calls of partial_fit
-        (``incremental``: no stopping). ``planned=False`` (a fine-tune): the L1
-        penalty is on at full strength from the first step, no warm-up or freeze."""
+        (``incremental``: no stopping; ``start_step``: optimizer steps of the plan
+        already done, where a stream of calls resumes). ``planned=False`` (a
+        fine-tune): the L1 penalty is on at full strength from the first step, no
+        warm-up or freeze. The callbacks share what they need through the history
+        (see :mod:`sksparse_nn._training._callbacks`): their order does not matter."""
         kind = self._score_kind()
-        cbs = [("shrink", TrainSmaller()),  # first: later snapshots see its result
+        l1_schedule = self._l1_schedule()
+        cbs = [("shrink", TrainSmaller()),
                ("last_good", LastGoodWeights()),
-               ("sparsity_log", SparsityLog(self._n_weights_built))]
+               ("sparsity_log", SparsityLog(self.n_weights_built_))]
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
-            # _proximal_schedule: the CV estimators' slower input_l1 ramp
             prox = ProximalL1(self.l1, self.input_l1,
                               total_steps=total_steps if planned else None,
-                              **getattr(self, "_proximal_schedule", {}))
+                              schedule=l1_schedule, start_step=start_step)
             cbs.append(("proximal", prox))
             if not incremental:  # stopping waits until the support is frozen
-                start_epoch = max(start_epoch, math.ceil(prox.freeze_at * epochs))
+                start_epoch = max(start_epoch, math.ceil(l1_schedule.freeze_at * epochs))
         if schedule is not None:
             cbs.append(("pruning", MagnitudePruning(schedule, float(self.target_sparsity),
-                                                    total_steps, seed=seed)))
+                                                    total_steps, seed=seed,
+                                                    start_step=start_step)))
             end = schedule.end_step(total_steps)
             start_epoch = max(start_epoch, math.ceil(end / steps_per_epoch))
         if valid is not None:
@@ -701,17 +710,20 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         net.initialize_callbacks()
 
     def _train(self, net, train, epochs):
-        self._diverged = False
+        """Train ``epochs`` epochs through skorch's own ``NeuralNet.partial_fit``
+        (on_train_begin, fit_loop, KeyboardInterrupt caught, on_train_end).
+        Returns the outcome: ``"done"`` (all epochs, or stopped early at an
+        epoch's end), ``"interrupted"`` (mid-epoch: LastGoodWeights restored the
+        last finished epoch) or ``"diverged"`` (a non-finite loss or weights: the
+        last finished epoch is restored here and a warning says so)."""
+        net.max_epochs = epochs
         try:
-            net.notify("on_train_begin", X=train, y=None)
-            try:
-                net.fit_loop(train, None, epochs=epochs)
-            except KeyboardInterrupt:
-                self._interrupted(net)
-            net.notify("on_train_end", X=train, y=None)
+            net.partial_fit(train)
+            outcome = "interrupted" if self._interrupted(net) else "done"
         except NonFiniteLossError as exc:
+            # skorch lets it through without on_train_end: training is over
+            outcome = "diverged"
             good_epoch = self._restore_last_good(net)
-            self._diverged = True
             if len(net.history) and "train_loss" not in net.history[-1]:
                 net.history.record("train_loss", float(exc.value))
             warnings.warn(
@@ -722,24 +734,25 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             )
         # TrainSmaller may have cut unread input columns: read all of them again
         expand_inputs_(net.module_, on_resize=optimizer_state_follows(net.optimizer_))
+        return outcome
 
     def _interrupted(self, net):
-        """Early stopping interrupts after a finished epoch (nothing to do). Any other
-        interrupt (Ctrl-C) can land mid-epoch, even between an optimizer step and
-        the masks: go back to the weights of the last finished epoch and drop the
-        unfinished epoch from the history, so weights, ``n_iter_`` and
+        """After training: True when an interrupt (Ctrl-C) landed mid-epoch. Early
+        stopping stops between epochs (nothing to do); mid-epoch, LastGoodWeights
+        has gone back to the weights of the last finished epoch, and the
+        unfinished epoch leaves the history here, so weights, ``n_iter_`` and
         ``loss_curve_`` agree."""
         hist = net.history
         if not len(hist) or "train_loss" in hist[-1]:
-            return
-        good_epoch = self._restore_last_good(net)
+            return False
         epoch = len(hist)
         del hist[-1]
         warnings.warn(
             f"fit was interrupted in epoch {epoch}; the model keeps the weights from the "
-            f"end of epoch {good_epoch}.",
+            f"end of epoch {epoch - 1}.",
             UserWarning,
         )
+        return True
 
     @staticmethod
     def _restore_last_good(net):
@@ -929,11 +942,6 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             steps = state.pop("_partial_steps", 0)
             state.setdefault("partial_fit_plan_", None if calls is None
                              else PartialFitPlan(spe, calls, steps))
-
-    @property
-    def _n_weights_built(self):
-        # the name the training room's callback builders read (see n_weights_built_)
-        return self.n_weights_built_
 
     def __getattr__(self, name):
         # the torch/skorch engine is rebuilt on first use after unpickling

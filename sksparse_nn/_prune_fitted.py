@@ -26,7 +26,6 @@ from ._training import (
     ValidationScore,
     selective_prune,
 )
-from ._training._runtime import fit_generators, torch_threads
 
 # rows per chunk when a whole data set goes through the training network at once
 _EVAL_CHUNK = 16_384
@@ -365,16 +364,12 @@ class _PruneFittedMixin:
     def _prune_train(self, net, train, valid, schedule, target, epochs, seed):
         """The fine-tune of :meth:`prune` through ``_train`` (the engine of ``fit``).
         Returns False (after a warning) when it diverged or was interrupted."""
-        device = net.module_.linears[0].weight.device
-        _, net.shuffle_generator, net.module_.dropout_generator = fit_generators(seed, device)
-        batch_size = min(200, len(train)) if self.batch_size == "auto" else self.batch_size
-        net.batch_size = min(batch_size, len(train))
-        net.verbose = self.verbose
-        self._sync_training_params(net)
+        self._prepare_net(net, self._batch_size(len(train)), seed,
+                          net.module_.linears[0].weight.device)
         total_steps = epochs * math.ceil(len(train) / net.batch_size)
-        cbs = [("shrink", TrainSmaller()),  # first, as in fit
+        cbs = [("shrink", TrainSmaller()),
                ("last_good", LastGoodWeights()),
-               ("sparsity_log", SparsityLog(self._n_weights_built)),
+               ("sparsity_log", SparsityLog(self.n_weights_built_)),
                ("pruning", MagnitudePruning(schedule, target, total_steps, seed=seed))]
         if valid is not None:
             cbs.append(("valid_score", ValidationScore(self._score_kind())))
@@ -386,11 +381,11 @@ class _PruneFittedMixin:
         epochs_before = len(net.history)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with torch_threads(self._n_threads(self._work_per_row(net, train.X))):
-                self._train(net, train, epochs)
-        if self._diverged or len(net.history) - epochs_before < epochs:
+            with self._training_threads(net, train.X):
+                outcome = self._train(net, train, epochs)
+        if outcome != "done" or len(net.history) - epochs_before < epochs:
             what = ("diverged (lower learning_rate_init and call prune again)"
-                    if self._diverged else "was interrupted")
+                    if outcome == "diverged" else "was interrupted")
             warnings.warn(f"prune {what}; the model is kept as it was before the call.",
                           UserWarning)
             return False
