@@ -479,8 +479,8 @@ def section_inference(quick, lines, data, models, masked):
                                    pause=PAUSE, warm=True))
     lines += ["### Inference latency and throughput (`predict_proba`, MNIST rows, float32 in)", "",
               f"Batch 1: {reps // 10} one-row calls in a row, timed together, median of 10 "
-              f"interleaved runs, each after {PAUSE} s idle (the first of the calls runs "
-              f"cold). Batch 1000: median of {reps_big} interleaved runs, each after {PAUSE} s "
+              f"interleaved runs, each after {PAUSE} s idle. Batch 1000: median of "
+              f"{reps_big} interleaved runs, each after {PAUSE} s "
               "idle and one untimed call of the same model, so the timed call runs warm. "
               "scikit-learn's MLP (numpy) is timed in a block of its own, after the others.",
               "",
