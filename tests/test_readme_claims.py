@@ -209,9 +209,6 @@ def test_prune_neurons_never_keeps_a_fine_tune_that_raises_the_loss(data, fitted
     assert log_loss(y, clf.predict_proba(X)) <= rec["val_loss_after_removal"] + 1e-6
 
 
-@pytest.mark.xfail(strict=True, reason="prune_neurons on a live model trains with the "
-                   "learning_rate_init of the last fit (it never syncs the training "
-                   "parameters, unlike prune and partial_fit)")
 def test_prune_neurons_uses_the_current_learning_rate(data, fitted_32):
     # hyperparameters.rst: learning_rate_init in prune / prune_neurons: "current
     # value"; the same model with the same parameters gives the same result
