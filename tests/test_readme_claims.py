@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from scipy.special import expit, softmax
 from sklearn.datasets import make_classification, make_regression
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
 
