@@ -330,7 +330,7 @@ def section_pruning(quick, lines, data):
                 models[k] = fit
     dense = models["dense twin"]
     # the gradual-98% network (seed 0) with its first layer through the other
-    # kernel (sparse embedding_bag or dense oneDNN): was the cost model right?
+    # kernel (sparse embedding_bag or dense oneDNN): was the measured choice right?
     other, chosen = other_kernel(models["gradual 98%"], Xbig)
     masked = torch_prune_twin(models["gradual 98%"])
     masked_acc = accuracy_score(yte, torch_predict_proba(masked, Xte).argmax(1))

@@ -61,6 +61,7 @@ class KernelDispatch:
     def __init__(self, clock=time.perf_counter):
         self.clock = clock
         self._choices = {}
+        self._plans = {}
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- the rules
@@ -147,11 +148,17 @@ class KernelDispatch:
         if sp.issparse(X):
             return SparseInput.prepare(model, dtype).run(X, check_finite)
         kernel, engine = model.kernel, model.engine
-        cands = self.candidates(model, dtype, kernel, engine)
-        if len(cands) == 1:
-            return cands[0].prepare(model, dtype).run(X, check_finite)
-        if X.shape[0] < self.MEASURE_MIN_ROWS:
-            return self._small_batch(model, cands).prepare(model, dtype).run(X, check_finite)
+        # the candidates (and the small-batch kernel) once per setting: counting
+        # the first layer's nonzeros on every call would cost more than a
+        # one-row product
+        plan = self._plans.get((dtype.name, kernel, engine))
+        if plan is None:
+            cands = self.candidates(model, dtype, kernel, engine)
+            plan = (cands, cands[0] if len(cands) == 1 else self._small_batch(model, cands))
+            plan = self._plans.setdefault((dtype.name, kernel, engine), plan)
+        cands, small = plan
+        if len(cands) == 1 or X.shape[0] < self.MEASURE_MIN_ROWS:
+            return small.prepare(model, dtype).run(X, check_finite)
         # torch's thread count changes which engine wins; key on it too
         key = (dtype.name, self._range(X.shape[0]), kernel, engine, torch.get_num_threads())
         chosen = self._choices.get(key)
@@ -196,3 +203,4 @@ class KernelDispatch:
     def forget(self):
         """Drop every measured choice (after torch's kernels failed at run time)."""
         self._choices.clear()
+        self._plans.clear()
