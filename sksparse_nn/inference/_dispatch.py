@@ -3,7 +3,7 @@
 Which kernel is fastest depends on the machine (cores, SIMD width, BLAS build,
 torch's thread count) as much as on the network, so the choice is measured where
 the code runs rather than predicted by costs fitted on one machine: the first
-batch of each range of sizes runs every candidate kernel twice, and the fastest
+batch of each range of sizes runs every candidate kernel up to three times, and the fastest
 is kept for that range. The measurement is cached on the model and not pickled,
 so a model loaded on another machine measures again. Every threshold of the
 choice lives here, each a rule that holds on any machine (see the comments).
@@ -42,6 +42,8 @@ class KernelDispatch:
     # cannot serve every size; within a factor of 4 their share moves little,
     # and four measurements per model and dtype stay cheap.
     RANGE_FACTOR = 4
+    # The last range is open: the estimators predict in chunks of 16,384 rows.
+    MEASURE_TOP_ROWS = 8192
     # A first layer with fewer weights than this is never run sparse unless
     # forced: its whole product takes microseconds either way, not worth the
     # time a measurement of the sparse kernels would cost.
@@ -52,10 +54,11 @@ class KernelDispatch:
     SPARSE_MAX_DENSITY = 0.5
     # Small batches (below MEASURE_MIN_ROWS) run the first layer sparsely (CSR)
     # when at most this dense. At a few rows the product is bound by reading the
-    # weights: the dense one reads every weight once, in SIMD lanes; CSR reads
-    # a value and an index per stored weight, one at a time, plus a transposed
-    # copy of the input. A tenth leaves a wide margin for a SIMD unit 4-16 lanes
-    # wide (the form that loses is then the slower by far less than the margin).
+    # weights: at a tenth, CSR reads at most a fifth of the dense matrix's bytes
+    # (a value and an index per stored weight) and does a tenth of its
+    # multiply-adds, which makes up for its scalar inner loop against SIMD lanes
+    # on common CPUs; near the break-even the two forms cost about the same, so
+    # landing on the wrong side of it costs little.
     SMALL_SPARSE_MAX_DENSITY = 0.1
 
     def __init__(self, clock=time.perf_counter):
@@ -68,7 +71,7 @@ class KernelDispatch:
     def _range(self, n_rows):
         """The smallest row count of the measured range ``n_rows`` falls in."""
         low = self.MEASURE_MIN_ROWS
-        while low * self.RANGE_FACTOR <= n_rows and low < 8192:
+        while low * self.RANGE_FACTOR <= n_rows and low < self.MEASURE_TOP_ROWS:
             low *= self.RANGE_FACTOR
         return low
 
