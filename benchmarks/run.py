@@ -37,7 +37,6 @@ from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sksparse_nn import Gradual, SparseMLPClassifier  # noqa: E402
-from sksparse_nn.inference import _kernels as _module  # noqa: E402
 
 warnings.simplefilter("ignore", ConvergenceWarning)
 warnings.simplefilter("ignore", UserWarning)
@@ -343,8 +342,8 @@ def section_pruning(quick, lines, data):
                                        .fit(Xtr, ytr).predict(Xte)) for s in held_out])
             for k in ("dense twin", CAPPED)}
     # the gradual-98% network (seed 0) with its first layer through the other
-    # kernel (sparse embedding_bag or dense oneDNN): was the cost model right?
-    other, chosen = other_kernel(models["gradual 98%"])
+    # kernel (sparse embedding_bag or dense oneDNN): was the measured choice right?
+    other, chosen = other_kernel(models["gradual 98%"], Xbig)
     masked = torch_prune_twin(models["gradual 98%"])
     masked_acc = accuracy_score(yte, torch_predict_proba(masked, Xte).argmax(1))
     calls = {k: (lambda m=m: m.predict_proba(Xbig)) for k, m in models.items()}
@@ -360,7 +359,7 @@ def section_pruning(quick, lines, data):
               "size: pickled estimator "
               "(the torch row: `torch.save` of the module's state). The last two rows are "
               f"the gradual-98% network itself (seed 0): once with its first layer through the "
-              f"kernel the cost model did not choose (it chose the {chosen} one), once stored "
+              f"kernel the measured choice did not pick (it chose the {chosen} one), once stored "
               "and run the mask-only way, units already removed: same accuracy, no size or "
               "speed gain. The `max_units` configuration was chosen on seeds 0-4; on seeds "
               f"{list(held_out)} it scored {held[CAPPED]:.4f} against {held['dense twin']:.4f} "
@@ -396,29 +395,30 @@ def section_pruning(quick, lines, data):
     return models, masked
 
 
-def _forced_first_layer(cm, sparse):
-    """A copy of a CompactMLP whose float32 first layer is forced sparse (the
-    embedding_bag kernel, wherever the density allows it) or dense."""
-    cm = copy.deepcopy(cm)
-    cm.__dict__.pop("_kernels", None)
-    names = ("COST_TRANSPOSE", "COST_UNIT", "COST_NNZ", "COST_FMA")
-    saved = {n: getattr(_module, n) for n in names}
-    for n in (names[:3] if sparse else names[3:]):
-        setattr(_module, n, 0.0)
-    try:
-        cm._kernel(np.float32, "torch")  # decided and cached now
-    finally:
-        for n, v in saved.items():
-            setattr(_module, n, v)
+def _forced_first_layer(cm, sparse, engine="auto"):
+    """A copy of a CompactMLP whose first layer is forced sparse or dense (its
+    public ``kernel`` setting; ``engine`` as given)."""
+    cm = copy.deepcopy(cm)  # deepcopy drops the measured choices: measured afresh
+    cm.kernel = "sparse" if sparse else "dense"
+    cm.engine = engine
     return cm
 
 
-def other_kernel(est):
-    """``est`` with its float32 first layer through the kernel not chosen."""
-    chosen = est.compact_model_.sparse_first("torch")
+def _auto_form(cm, X):
+    """"sparse" or "dense": the first-layer form ``kernel="auto"`` measures
+    fastest for batches like ``X`` (measured on a copy)."""
+    probe = copy.deepcopy(cm)
+    probe.decision(X)
+    names = list(probe.kernel_choices().values()) or ["numpy dense"]  # nothing to measure
+    return "sparse" if "sparse" in names[0] else "dense"
+
+
+def other_kernel(est, X):
+    """``est`` with its first layer through the form "auto" did not choose for ``X``."""
+    chosen = _auto_form(est.compact_model_, X)
     other = copy.deepcopy(est)
-    other.compact_model_ = _forced_first_layer(est.compact_model_, not chosen)
-    return other, "sparse" if chosen else "dense"
+    other.compact_model_ = _forced_first_layer(est.compact_model_, chosen == "dense")
+    return other, chosen
 
 
 def section_kernel(quick, lines):
@@ -433,7 +433,7 @@ def section_kernel(quick, lines):
               "`predict`-path network output (`CompactMLP.decision`) for a one-hidden-layer "
               "network with 10 outputs, first layer through the sparse kernel "
               "(`embedding_bag` over transposed row chunks) or the dense one (oneDNN), median "
-              f"of {reps} interleaved runs. The cost model picks the kernel per network.", "",
+              f"of {reps} interleaved runs. The kernel is chosen per network by timing the candidates on the first large batch.", "",
               "| hidden units | density | sparse kernel | dense kernel | sparse speed-up | chosen |",
               "|---|---|---|---|---|---|"]
     for units, density in ((1000, 0.01), (300, 0.02), (163, 0.028), (100, 0.03), (30, 0.02),
@@ -444,11 +444,12 @@ def section_kernel(quick, lines):
             m.linears[0].mask &= torch.rand(m.linears[0].weight.shape, generator=gen) < density
             m.apply_masks_()
         cm = CompactMLP.from_module(m.eval())
-        sparse, dense = _forced_first_layer(cm, True), _forced_first_layer(cm, False)
+        sparse = _forced_first_layer(cm, True, engine="torch")
+        dense = _forced_first_layer(cm, False, engine="torch")
         lat = interleaved({"sparse": lambda: sparse.decision(X, check_finite=True),
                            "dense": lambda: dense.decision(X, check_finite=True)}, reps, PAUSE,
                           warm=True)
-        chosen = "sparse" if cm.sparse_first("torch") else "dense"
+        chosen = _auto_form(cm, X)
         lines.append(f"| {units} | {density:.1%} | {lat['sparse'] * 1e3:.1f} ms | "
                      f"{lat['dense'] * 1e3:.1f} ms | {lat['dense'] / lat['sparse']:.2f}x | "
                      f"{chosen} |")

@@ -323,17 +323,17 @@ def test_fits_in_threads_are_reproducible(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_large_float32_batches_take_the_torch_path_with_the_same_answers(cancer):
-    """float32 batches from TORCH_MIN_ROWS rows on run on torch's kernels (when the
-    torch build has them): same probabilities as float64, and NaN still raises."""
-    from sksparse_nn.inference import _kernels as _module
+def test_float32_batches_on_torch_kernels_give_the_float64_answers(cancer):
+    """A large float32 batch forced onto torch's kernels (``engine="torch"``)
+    predicts as float64 does, and NaN still raises."""
+    from sksparse_nn.inference._kernels import torch_kernels_ok
 
+    if not torch_kernels_ok():
+        pytest.skip("this torch build lacks the oneDNN kernels")
     Xtr, Xte, ytr, _ = cancer
     m = SparseMLPClassifier((32, 16), l1=1e-3, max_iter=20, random_state=0).fit(Xtr, ytr)
-    reps = -(-_module.TORCH_MIN_ROWS // len(Xte))
-    X = np.tile(Xte, (reps, 1))
-    assert m.compact_model_._engine(np.float32, len(X)) == (
-        "torch" if _module.torch_kernels_ok() else "numpy")
+    m.compact_model_.engine = "torch"
+    X = np.tile(Xte, (-(-2048 // len(Xte)), 1))
     X32 = X.astype(np.float32)
     np.testing.assert_allclose(m.predict_proba(X32), m.predict_proba(X32.astype(np.float64)),
                                rtol=1e-4, atol=1e-6)
