@@ -261,7 +261,8 @@ def test_the_measured_choice_is_not_pickled(monkeypatch):
     cm, clock = _measured_model(monkeypatch, costs)
     X = np.random.RandomState(0).randn(300, 200)
     cm.decision(X)
-    assert cm.kernel_choices() == {("float64", 128, torch.get_num_threads()): "numpy sparse"}
+    ((key, chosen),) = cm.kernel_choices().items()
+    assert key[:2] == ("float64", 128) and chosen == "numpy sparse"
     blob = pickle.dumps(cm)
     again = pickle.loads(blob)
     assert again.kernel_choices() == {}
