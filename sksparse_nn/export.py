@@ -21,6 +21,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._optional import require
+
 __all__ = ["to_onnx", "to_torch"]
 
 
@@ -134,13 +136,8 @@ def to_onnx(estimator, path, *, full_input=True, opset_version=None, dynamo=True
         ``path``, as given.
     """
     _estimator(estimator)
-    try:
-        import onnx  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "to_onnx needs the onnx package: pip install onnx onnxscript "
-            "(or pip install sksparse_nn[export])."
-        ) from exc
+    require("onnx", "to_onnx", "`pip install onnx onnxscript` (or `pip install "
+            "sksparse_nn[export]`)")
     model = to_torch(estimator, full_input=full_input)
     n_in = estimator.n_features_in_ if full_input else len(estimator.compact_model_.input_index)
     example = torch.zeros(2, n_in, dtype=torch.float32)

@@ -301,6 +301,13 @@ def sparsity_scoring(metric="accuracy", by=("zero_fraction", "nonzero", "units",
 
 
 # --------------------------------------------------------------- refit rule
+def _param_getter(i):
+    """A getter of the ``i``-th stored parameter of a :class:`SparsestWithin`."""
+    def get(self):
+        return self._params[i]
+    return get
+
+
 class SparsestWithin(str):
     """Refit rule: the sparsest candidate whose mean score is within ``tol`` of the best.
 
@@ -342,25 +349,12 @@ class SparsestWithin(str):
         self._params = (str(metric), tol, by, rule)
         return self
 
-    @property
-    def metric(self):
-        """The scorer key whose mean test score is compared."""
-        return self._params[0]
-
-    @property
-    def tol(self):
-        """The tolerance (``rule="tol"``), or None (``rule="one_se"``)."""
-        return self._params[1]
-
-    @property
-    def by(self):
-        """The sparsity key (see :data:`BY_SCORER`)."""
-        return self._params[2]
-
-    @property
-    def rule(self):
-        """``"tol"`` or ``"one_se"``."""
-        return self._params[3]
+    # read-only views of the parameters (a str subclass holds them in _params)
+    metric = property(_param_getter(0), doc="The scorer key whose mean test score is compared.")
+    tol = property(_param_getter(1),
+                   doc='The tolerance (``rule="tol"``), or None (``rule="one_se"``).')
+    by = property(_param_getter(2), doc="The sparsity key (see :data:`BY_SCORER`).")
+    rule = property(_param_getter(3), doc='``"tol"`` or ``"one_se"``.')
 
     @property
     def by_scorer(self):

@@ -19,6 +19,8 @@ Axes it drew on. matplotlib is imported only when a function is called, so
 
 import numpy as np
 
+from ._optional import require
+
 __all__ = [
     "plot_loss_curve",
     "plot_weight_histogram",
@@ -32,14 +34,8 @@ __all__ = [
 
 
 def _plt():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "sksparse_nn.plotting needs matplotlib; install it with "
-            "`pip install matplotlib` or `pip install sksparse_nn[plot]`."
-        ) from exc
-    return plt
+    return require("matplotlib.pyplot", "sksparse_nn.plotting",
+                   "`pip install matplotlib` or `pip install sksparse_nn[plot]`")
 
 
 def _axes(ax):

@@ -108,6 +108,28 @@ def _ceil(x):
     return int(np.ceil(x - 1e-9))
 
 
+# The parameters every magnitude-ranking schedule shares (OneShot, Gradual,
+# Iterative): one text for their docstrings, one setter for their values.
+_RANKING_DOC = """\
+    scope : {"global", "layer"}, default="global"
+        ``"global"``: one magnitude ranking over all layers (with a per-layer
+        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
+        same sparsity.
+    unit_power : float >= 0, default=0
+        Bias the magnitude ranking towards emptying whole hidden units and
+        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
+    max_units : int, list of int or None, default=None
+        Cap on the hidden units that survive, for all layers or per hidden
+        layer (see :class:`PruneSchedule`).
+    ranking : {"magnitude", "activation"}, default="magnitude"
+        What a weight is ranked by: ``|w|`` times the RMS of its input on the
+        current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
+    lr_scaling : float >= 0, default=0.4
+        Learning rate ``learning_rate_init * (1 - s) ** -lr_scaling`` while the
+        schedule plans sparsity ``s`` (see :class:`PruneSchedule`); 0 keeps it.
+"""
+
+
 class PruneSchedule(BaseEstimator):
     """Base class of the prune schedules.
 
@@ -156,6 +178,15 @@ class PruneSchedule(BaseEstimator):
     max_units = None
     ranking = "magnitude"
     lr_scaling = 0.0
+
+    def _set_ranking(self, scope, unit_power, max_units, ranking, lr_scaling):
+        """Store the parameters every magnitude-ranking schedule takes (as
+        ``__init__`` must: unchanged, for ``get_params`` and ``clone``)."""
+        self.scope = scope
+        self.unit_power = unit_power
+        self.max_units = max_units
+        self.ranking = ranking
+        self.lr_scaling = lr_scaling
 
     def lr_factor(self, sparsity):
         """Multiplier of the learning rate at ``sparsity`` (see ``lr_scaling``).
@@ -248,12 +279,13 @@ class PruneSchedule(BaseEstimator):
         Parameters
         ----------
         total_steps : int
-            Optimizer steps of the whole fit.
+            Length of the run in optimizer steps; the last of
+            :meth:`update_steps` for it is the answer.
 
         Returns
         -------
         step : int
-            The last update step (0 when there is none).
+            The last update step (0 when the schedule makes no update).
         """
         steps = self.update_steps(total_steps)
         return int(steps[-1]) if len(steps) else 0
@@ -291,38 +323,18 @@ class PruneSchedule(BaseEstimator):
 
 
 class OneShot(PruneSchedule):
-    """Prune once: train dense, prune to the target at ``at``, then fine-tune.
+    __doc__ = f"""Prune once: train dense, prune to the target at ``at``, then fine-tune.
 
     Parameters
     ----------
     at : float in [0, 1), default=0.5
         When to prune, as a fraction of training.
-    scope : {"global", "layer"}, default="global"
-        ``"global"``: one magnitude ranking over all layers (with a per-layer
-        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
-        same sparsity.
-    unit_power : float >= 0, default=0
-        Bias the magnitude ranking towards emptying whole hidden units and
-        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
-    max_units : int, list of int or None, default=None
-        Cap on the hidden units that survive, for all layers or per hidden
-        layer (see :class:`PruneSchedule`).
-    ranking : {"magnitude", "activation"}, default="magnitude"
-        What a weight is ranked by: ``|w|`` times the RMS of its input on the
-        current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
-    lr_scaling : float >= 0, default=0.4
-        Learning rate ``learning_rate_init * (1 - s) ** -lr_scaling`` while the
-        schedule plans sparsity ``s`` (see :class:`PruneSchedule`); 0 keeps it.
-    """
+{_RANKING_DOC}    """
 
     def __init__(self, at=0.5, scope="global", unit_power=0.0, max_units=None,
                  ranking="magnitude", lr_scaling=0.4):
         self.at = at
-        self.scope = scope
-        self.unit_power = unit_power
-        self.max_units = max_units
-        self.ranking = ranking
-        self.lr_scaling = lr_scaling
+        self._set_ranking(scope, unit_power, max_units, ranking, lr_scaling)
 
     def _check(self):
         if not 0.0 <= self.at < 1.0:
@@ -340,7 +352,7 @@ class OneShot(PruneSchedule):
 
 
 class Gradual(PruneSchedule):
-    """Prune gradually along a polynomial ramp (Zhu & Gupta, 2017).
+    __doc__ = f"""Prune gradually along a polynomial ramp (Zhu & Gupta, 2017).
 
     ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (t1 - t0)) ** power``
 
@@ -370,23 +382,7 @@ class Gradual(PruneSchedule):
         Optimizer steps between mask updates.
     n_updates : int, default=50
         About how many updates the ramp has when ``update_every`` is None.
-    scope : {"global", "layer"}, default="global"
-        ``"global"``: one magnitude ranking over all layers (with a per-layer
-        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
-        same sparsity.
-    unit_power : float >= 0, default=0
-        Bias the magnitude ranking towards emptying whole hidden units and
-        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
-    max_units : int, list of int or None, default=None
-        Cap on the hidden units that survive, for all layers or per hidden
-        layer (see :class:`PruneSchedule`).
-    ranking : {"magnitude", "activation"}, default="magnitude"
-        What a weight is ranked by: ``|w|`` times the RMS of its input on the
-        current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
-    lr_scaling : float >= 0, default=0.4
-        Learning rate ``learning_rate_init * (1 - s) ** -lr_scaling`` while the
-        schedule plans sparsity ``s`` (see :class:`PruneSchedule`); 0 keeps it.
-    min_interval : int >= 1, default=10
+{_RANKING_DOC}    min_interval : int >= 1, default=10
         Fewest optimizer steps between two mask updates when ``update_every``
         is None (keeps the updates' cost small on short fits).
     """
@@ -394,10 +390,7 @@ class Gradual(PruneSchedule):
     def __init__(self, start=0.1, end=0.6, power=3, initial_sparsity=0.0,
                  update_every=None, n_updates=50, scope="global", unit_power=0.0,
                  max_units=None, ranking="magnitude", lr_scaling=0.4, min_interval=10):
-        self.unit_power = unit_power
-        self.max_units = max_units
-        self.ranking = ranking
-        self.lr_scaling = lr_scaling
+        self._set_ranking(scope, unit_power, max_units, ranking, lr_scaling)
         self.min_interval = min_interval
         self.start = start
         self.end = end
@@ -405,7 +398,6 @@ class Gradual(PruneSchedule):
         self.initial_sparsity = initial_sparsity
         self.update_every = update_every
         self.n_updates = n_updates
-        self.scope = scope
 
     def sparsity_at(self, progress, target):
         if progress < self.start:
@@ -432,7 +424,7 @@ class Gradual(PruneSchedule):
 
 
 class Iterative(PruneSchedule):
-    """Prune in rounds of train, prune, retrain.
+    __doc__ = f"""Prune in rounds of train, prune, retrain.
 
     ``n_rounds`` prunes evenly spaced over [start, end]; after round ``k`` the
     sparsity is ``1 - (1 - target) ** (k / n)`` (each round prunes the same
@@ -451,35 +443,15 @@ class Iterative(PruneSchedule):
         values at the end of that epoch (lottery-ticket rewinding) and the
         optimizer state is reset; otherwise training continues from the pruned
         weights.
-    scope : {"global", "layer"}, default="global"
-        ``"global"``: one magnitude ranking over all layers (with a per-layer
-        floor, so no layer is emptied); ``"layer"``: every layer pruned to the
-        same sparsity.
-    unit_power : float >= 0, default=0
-        Bias the magnitude ranking towards emptying whole hidden units and
-        inputs (see :class:`PruneSchedule`); 0 is plain magnitude pruning.
-    max_units : int, list of int or None, default=None
-        Cap on the hidden units that survive, for all layers or per hidden
-        layer (see :class:`PruneSchedule`).
-    ranking : {"magnitude", "activation"}, default="magnitude"
-        What a weight is ranked by: ``|w|`` times the RMS of its input on the
-        current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
-    lr_scaling : float >= 0, default=0.4
-        Learning rate ``learning_rate_init * (1 - s) ** -lr_scaling`` while the
-        schedule plans sparsity ``s`` (see :class:`PruneSchedule`); 0 keeps it.
-    """
+{_RANKING_DOC}    """
 
     def __init__(self, n_rounds=5, start=0.2, end=0.8, rewind_epoch=None, scope="global",
                  unit_power=0.0, max_units=None, ranking="magnitude", lr_scaling=0.4):
-        self.unit_power = unit_power
-        self.max_units = max_units
-        self.ranking = ranking
-        self.lr_scaling = lr_scaling
+        self._set_ranking(scope, unit_power, max_units, ranking, lr_scaling)
         self.n_rounds = n_rounds
         self.start = start
         self.end = end
         self.rewind_epoch = rewind_epoch
-        self.scope = scope
 
     def _round_points(self):
         n = int(self.n_rounds)

@@ -193,15 +193,10 @@ def test_feature_selection_path_without_score_and_bad_input():
 def test_unfitted_and_missing_matplotlib(monkeypatch):
     with pytest.raises(NotFittedError):
         plotting.plot_loss_curve(SparseMLPClassifier())
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    # None in sys.modules makes any import of it fail, as on a machine without it
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         plotting.plot_feature_selection_path(PATH)

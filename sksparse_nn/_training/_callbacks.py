@@ -89,11 +89,8 @@ class ProximalL1(Callback):
     """
 
     def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, schedule=None, start_step=0):
-        self.l1 = l1
-        self.input_l1 = input_l1
-        self.total_steps = total_steps
-        self.schedule = schedule
-        self.start_step = start_step
+        self.l1, self.input_l1, self.total_steps = l1, input_l1, total_steps
+        self.schedule, self.start_step = schedule, start_step
 
     def initialize(self):
         self.schedule_ = L1Schedule() if self.schedule is None else self.schedule
@@ -228,11 +225,8 @@ class MagnitudePruning(Callback):
     """
 
     def __init__(self, schedule, target_sparsity, total_steps, seed=0, start_step=0):
-        self.schedule = schedule
-        self.target_sparsity = target_sparsity
-        self.total_steps = total_steps
-        self.seed = seed
-        self.start_step = start_step
+        self.schedule, self.target_sparsity = schedule, target_sparsity
+        self.total_steps, self.seed, self.start_step = total_steps, seed, start_step
 
     def initialize(self):
         self.step_ = int(self.start_step)

@@ -24,6 +24,26 @@ SPARSE_DENSITY = 0.1
 SPARSE_MIN_SIZE = 4096
 
 
+class _Setting:
+    """A validated, pickled setting of a :class:`CompactMLP` (``kernel``,
+    ``engine``): reading gives ``"auto"`` until set; setting another value
+    than ``choices`` raises ValueError."""
+
+    def __init__(self, name, choices, doc):
+        self.name, self.choices, self.__doc__ = name, choices, doc
+        self.key = f"_{name}_setting"
+
+    def __get__(self, model, owner=None):
+        if model is None:
+            return self
+        return model.__dict__.get(self.key, "auto")
+
+    def __set__(self, model, value):
+        if value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {self.choices}; got {value!r}.")
+        model.__dict__[self.key] = value
+
+
 class CompactMLP:
     """Inference-only form of a trained :class:`SparseMLP`.
 
@@ -89,41 +109,22 @@ class CompactMLP:
         self.activation = activation
         self.n_features = n_features if n_features is not None else len(self.input_index)
 
-    @property
-    def kernel(self):
-        """The first-layer product form: ``"auto"``, ``"dense"`` or ``"sparse"``.
+    kernel = _Setting("kernel", KERNELS, """The first-layer product form: ``"auto"``, ``"dense"`` or ``"sparse"``.
 
         ``"auto"`` (the default) measures which form is faster on this machine
         (see the class description); ``"dense"`` and ``"sparse"`` force the
         dense product or the sparse one (CSR on numpy, ``embedding_bag`` on
         torch) for the first layer. Assigning any other value raises
         ``ValueError``. The setting is pickled; the measured choice is not.
-        """
-        return self.__dict__.get("_kernel_setting", "auto")
-
-    @kernel.setter
-    def kernel(self, value):
-        if value not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}; got {value!r}.")
-        self.__dict__["_kernel_setting"] = value
-
-    @property
-    def engine(self):
-        """The library that runs dense input: ``"auto"``, ``"numpy"`` or ``"torch"``.
+        """)
+    engine = _Setting("engine", ENGINES, """The library that runs dense input: ``"auto"``, ``"numpy"`` or ``"torch"``.
 
         ``"auto"`` (the default) measures, as for :attr:`kernel`; ``"numpy"``
         forces numpy and scipy; ``"torch"`` forces torch's CPU kernels for
         float32 input (float64 input, networks with an empty layer, and torch
         builds without oneDNN's fused linear still run on numpy). Assigning any
         other value raises ``ValueError``.
-        """
-        return self.__dict__.get("_engine_setting", "auto")
-
-    @engine.setter
-    def engine(self, value):
-        if value not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}; got {value!r}.")
-        self.__dict__["_engine_setting"] = value
+        """)
 
     @classmethod
     @torch.no_grad()
