@@ -33,6 +33,8 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
+
 __all__ = [
     "zero_fraction",
     "neg_nonzero_weights",
@@ -82,6 +84,11 @@ def _coefs(estimator):
     return [np.asarray(W) for W in final_step(estimator).coefs_]
 
 
+# The parameters of every sparsity scorer: one text for their docstrings.
+_scorer_doc = fill_doc(scorer_params='    Parameters\n    ----------\n    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``\n        The fitted network to measure.\n    X, y : ignored\n        Accepted so that the function is a scikit-learn scorer.\n')
+
+
+@_scorer_doc
 def zero_fraction(estimator, X=None, y=None):
     """Fraction of exactly-zero connection weights in ``coefs_`` (higher = sparser).
 
@@ -89,12 +96,7 @@ def zero_fraction(estimator, X=None, y=None):
     after units were removed (removed units are absent, unread inputs are zero
     rows of the first layer). Biases are not counted.
 
-    Parameters
-    ----------
-    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
-        The fitted network to measure.
-    X, y : ignored
-        Accepted so that the function is a scikit-learn scorer.
+{scorer_params}
 
     Returns
     -------
@@ -117,15 +119,11 @@ def zero_fraction(estimator, X=None, y=None):
     return float(1.0 - sum(np.count_nonzero(W) for W in coefs) / total)
 
 
+@_scorer_doc
 def neg_nonzero_weights(estimator, X=None, y=None):
     """Count the nonzero connection weights in ``coefs_``, negated (higher = sparser).
 
-    Parameters
-    ----------
-    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
-        The fitted network to measure.
-    X, y : ignored
-        Accepted so that the function is a scikit-learn scorer.
+{scorer_params}
 
     Returns
     -------
@@ -135,18 +133,14 @@ def neg_nonzero_weights(estimator, X=None, y=None):
     return -float(sum(np.count_nonzero(W) for W in _coefs(estimator)))
 
 
+@_scorer_doc
 def neg_hidden_units(estimator, X=None, y=None):
     """Count the hidden units left, negated (higher = smaller network).
 
     ``sum(hidden_layer_sizes_)``; for a network without that attribute (e.g.
     scikit-learn's MLP), the widths of its hidden weight matrices.
 
-    Parameters
-    ----------
-    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
-        The fitted network to measure.
-    X, y : ignored
-        Accepted so that the function is a scikit-learn scorer.
+{scorer_params}
 
     Returns
     -------
@@ -160,18 +154,14 @@ def neg_hidden_units(estimator, X=None, y=None):
     return -float(sum(sizes))
 
 
+@_scorer_doc
 def neg_features_read(estimator, X=None, y=None):
     """Count the input features the network reads, negated (higher = fewer).
 
     ``n_features_selected_``; for a network without that attribute, the rows of
     the first weight matrix that hold a nonzero weight.
 
-    Parameters
-    ----------
-    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
-        The fitted network to measure.
-    X, y : ignored
-        Accepted so that the function is a scikit-learn scorer.
+{scorer_params}
 
     Returns
     -------
@@ -555,8 +545,37 @@ class _PassthroughScore:
         return "estimator.score"
 
 
+# The parameters and attributes both searches share with scikit-learn's: one
+# text for both docstrings ({base} is the scikit-learn class).
+_SEARCH_COMMON_DOC = """\
+    scoring : str, list, dict or None, default=None
+        The scorers; a :func:`sparsest_within` refit adds its own.
+    n_jobs : int, default=None
+        As for {base}.
+    refit : bool, str, callable or SparsestWithin, default=True
+        How to choose the candidate refitted on the whole data.
+    cv : int, cross-validation generator or iterable, default=None
+        As for {base}.
+    verbose : int, default=0
+        As for {base}.
+    pre_dispatch : int or str, default="2*n_jobs"
+        As for {base}.
+"""
+_SEARCH_TAIL_DOC = """\
+    error_score : "raise" or float, default=np.nan
+        As for {base}.
+    return_train_score : bool, default=False
+        As for {base}.
+
+    Attributes
+    ----------
+    cv_results_, best_index_, best_params_, best_estimator_, best_score_, scorer_,
+    multimetric_ : as in {base}.
+"""
+
+
 class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
-    """GridSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
+    __doc__ = f"""GridSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
 
     Same parameters and attributes as GridSearchCV. When ``refit`` is a
     :func:`sparsest_within` rule, its metric and its sparsity scorer are scored
@@ -571,28 +590,8 @@ class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
         A sparse MLP or a pipeline ending in one.
     param_grid : dict or list of dicts
         The grid, as for GridSearchCV.
-    scoring : str, list, dict or None, default=None
-        The scorers; a :func:`sparsest_within` refit adds its own.
-    n_jobs : int, default=None
-        As for GridSearchCV.
-    refit : bool, str, callable or SparsestWithin, default=True
-        How to choose the candidate refitted on the whole data.
-    cv : int, cross-validation generator or iterable, default=None
-        As for GridSearchCV.
-    verbose : int, default=0
-        As for GridSearchCV.
-    pre_dispatch : int or str, default="2*n_jobs"
-        As for GridSearchCV.
-    error_score : "raise" or float, default=np.nan
-        As for GridSearchCV.
-    return_train_score : bool, default=False
-        As for GridSearchCV.
-
-    Attributes
-    ----------
-    cv_results_, best_index_, best_params_, best_estimator_, best_score_, scorer_,
-    multimetric_ : as in GridSearchCV.
-
+{_SEARCH_COMMON_DOC.format(base="GridSearchCV")}\
+{_SEARCH_TAIL_DOC.format(base="GridSearchCV")}
     Examples
     --------
     >>> from sklearn.datasets import load_breast_cancer
@@ -601,7 +600,7 @@ class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
     >>> X, y = load_breast_cancer(return_X_y=True)
     >>> search = SparseGridSearchCV(
     ...     SparseMLPClassifier((8,), max_iter=3, random_state=0),
-    ...     {"l1": [0.0, 1e-2]}, scoring="accuracy", cv=2,
+    ...     {{"l1": [0.0, 1e-2]}}, scoring="accuracy", cv=2,
     ...     refit=sparsest_within("accuracy", tol=0.01)).fit(X[:100], y[:100])
     >>> "mean_test_neg_nonzero_weights" in search.cv_results_
     True
@@ -609,7 +608,7 @@ class SparseGridSearchCV(_SparsitySearchMixin, GridSearchCV):
 
 
 class SparseRandomizedSearchCV(_SparsitySearchMixin, RandomizedSearchCV):
-    """RandomizedSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
+    __doc__ = f"""RandomizedSearchCV that adds the scorers its :func:`sparsest_within` refit needs.
 
     See :class:`SparseGridSearchCV`; the parameters are RandomizedSearchCV's.
 
@@ -621,27 +620,8 @@ class SparseRandomizedSearchCV(_SparsitySearchMixin, RandomizedSearchCV):
         The distributions sampled, as for RandomizedSearchCV.
     n_iter : int, default=10
         Candidates sampled.
-    scoring : str, list, dict or None, default=None
-        The scorers; a :func:`sparsest_within` refit adds its own.
-    n_jobs : int, default=None
-        As for RandomizedSearchCV.
-    refit : bool, str, callable or SparsestWithin, default=True
-        How to choose the candidate refitted on the whole data.
-    cv : int, cross-validation generator or iterable, default=None
-        As for RandomizedSearchCV.
-    verbose : int, default=0
-        As for RandomizedSearchCV.
-    pre_dispatch : int or str, default="2*n_jobs"
-        As for RandomizedSearchCV.
+{_SEARCH_COMMON_DOC.format(base="RandomizedSearchCV")}\
     random_state : int, RandomState instance or None, default=None
         As for RandomizedSearchCV.
-    error_score : "raise" or float, default=np.nan
-        As for RandomizedSearchCV.
-    return_train_score : bool, default=False
-        As for RandomizedSearchCV.
-
-    Attributes
-    ----------
-    cv_results_, best_index_, best_params_, best_estimator_, best_score_, scorer_,
-    multimetric_ : as in RandomizedSearchCV.
+{_SEARCH_TAIL_DOC.format(base="RandomizedSearchCV")}\
     """

@@ -19,6 +19,7 @@ Axes it drew on. matplotlib is imported only when a function is called, so
 
 import numpy as np
 
+from ._docstrings import fill_doc
 from ._optional import require
 
 __all__ = [
@@ -31,6 +32,15 @@ __all__ = [
     "plot_search_pareto",
     "plot_network",
 ]
+
+
+# Parameter and return texts most plotting functions share (see fill_doc).
+_DOC = {
+    "estimator": '    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline\n        A fitted estimator, or a pipeline ending in one.\n',
+    "ax": '    ax : matplotlib.axes.Axes, default=None\n        Where to draw; None draws on a new figure.\n',
+    "returns_ax": '    Returns\n    -------\n    ax : matplotlib.axes.Axes\n        The Axes drawn on.\n',
+}
+_shared_doc = fill_doc(**_DOC)
 
 
 def _plt():
@@ -73,6 +83,7 @@ def _history_column(est, key):
     return np.asarray(epochs), np.asarray(values, dtype=float)
 
 
+@_shared_doc
 def plot_loss_curve(estimator, ax=None, validation=True):
     """Plot the training loss per epoch, and the validation loss when there is one.
 
@@ -83,17 +94,12 @@ def plot_loss_curve(estimator, ax=None, validation=True):
 
     Parameters
     ----------
-    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
-        A fitted estimator, or a pipeline ending in one.
-    ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
+{estimator}
+{ax}
     validation : bool, default=True
         Also draw the validation loss, when there is one.
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -110,6 +116,7 @@ def plot_loss_curve(estimator, ax=None, validation=True):
     return ax
 
 
+@_shared_doc
 def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
     """Plot a histogram of the nonzero connection weights of each layer.
 
@@ -118,10 +125,8 @@ def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
 
     Parameters
     ----------
-    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
-        A fitted estimator, or a pipeline ending in one.
-    ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
+{estimator}
+{ax}
     bins : int or sequence, default=50
         Shared bin edges across layers (computed over all plotted weights).
     layers : list of int or None
@@ -129,10 +134,7 @@ def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
     log : bool, default=False
         Logarithmic count axis.
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -155,6 +157,7 @@ def plot_weight_histogram(estimator, ax=None, bins=50, layers=None, log=False):
     return ax
 
 
+@_shared_doc
 def plot_sparsity(estimator, ax=None):
     """Plot the fraction of zero weights and the hidden units alive per epoch.
 
@@ -165,15 +168,10 @@ def plot_sparsity(estimator, ax=None):
 
     Parameters
     ----------
-    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
-        A fitted estimator, or a pipeline ending in one.
-    ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
+{estimator}
+{ax}
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -193,6 +191,7 @@ def plot_sparsity(estimator, ax=None):
     return ax
 
 
+@_shared_doc
 def plot_feature_importances(estimator, ax=None, feature_names=None, sort=True, top=None):
     """Plot ``feature_importances_`` as horizontal bars, one per input feature.
 
@@ -200,10 +199,8 @@ def plot_feature_importances(estimator, ax=None, feature_names=None, sort=True, 
 
     Parameters
     ----------
-    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
-        A fitted estimator, or a pipeline ending in one.
-    ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
+{estimator}
+{ax}
     feature_names : list of str, default=None
         Bar labels; None takes the estimator's ``feature_names_in_`` (fitted on
         a DataFrame), else ``x0, x1, ...``.
@@ -212,10 +209,7 @@ def plot_feature_importances(estimator, ax=None, feature_names=None, sort=True, 
     top : int, default=None
         Keep only the ``top`` largest importances.
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     est = _fitted(estimator)
     ax = _axes(ax)
@@ -252,6 +246,7 @@ def _score_column(df, score):
     )
 
 
+@_shared_doc
 def plot_sparsity_tradeoff(models, X_test=None, y_test=None, ax=None, score=None,
                            sparsity="sparsity", labels=None):
     """Plot the test score against sparsity, one point per model.
@@ -272,8 +267,7 @@ def plot_sparsity_tradeoff(models, X_test=None, y_test=None, ax=None, score=None
         Test data; needed for estimators.
     y_test : array-like of shape (n_samples,), default=None
         Test targets; needed for estimators.
-    ax : matplotlib.axes.Axes, default=None
-        Where to draw; None draws on a new figure.
+{ax}
     score : str, default=None
         Score column of a DataFrame (see ``models``), or the y-axis label for
         estimators.
@@ -282,10 +276,7 @@ def plot_sparsity_tradeoff(models, X_test=None, y_test=None, ax=None, score=None
     labels : list of str, default=None
         Point labels (overrides the dict keys / DataFrame index).
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     ax = _axes(ax)
     if hasattr(models, "columns"):  # a DataFrame
@@ -473,6 +464,7 @@ def pareto_front(x, score, smaller_x_is_better=True):
     return front[np.lexsort((-s[front], x[front]))] if len(front) else front
 
 
+@_shared_doc
 def plot_search_pareto(search, x="nonzero", metric=None, ax=None, annotate=True):
     """Mean test score against sparsity (or latency) for every candidate of a search.
 
@@ -501,10 +493,7 @@ def plot_search_pareto(search, x="nonzero", metric=None, ax=None, annotate=True)
     annotate : bool, default=True
         Number the front points by candidate index.
 
-    Returns
-    -------
-    ax : matplotlib.axes.Axes
-        The Axes drawn on.
+{returns_ax}
     """
     from .model_selection import BY_SCORER, SparsestWithin
 
