@@ -356,9 +356,9 @@ def markdown(rows, mnist_rows, seeds, quick, cap, load, threads):
            f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
            f"{torch.get_num_threads()}; Python {platform.python_version()}, torch "
            f"{torch.__version__}, scikit-learn {sklearn.__version__}; seeds "
-           f"{', '.join(map(str, seeds))}. Load average (1 min) {load}: the cores were "
-           "shared with other jobs, so absolute times are noisy; the methods of a task "
-           "ran interleaved in one run, so their ratios compare. Every method with its "
+           f"{', '.join(map(str, seeds))}. {load}. The 2 cores were shared with other "
+           "jobs, so absolute times are noisy; the methods of a task ran interleaved in one "
+           "process, so their ratios compare. Every method with its "
            f"defaults; each LassoNet fit runs in a child process (torch on {threads} "
            f"thread(s)) stopped after {cap:.0f} s.",
            "",
@@ -443,30 +443,37 @@ def main(argv=None):
             rows += [tuple(r) for r in part["rows"]]
             mnist_rows += [tuple(r) for r in part["mnist"] or []]
             seeds, cap, threads = part["seeds"], part["cap"], part["threads"]
-            loads.append(part["load"])
+            loads.append(f"{part['label']} {part['load']}")
         order = list(TASKS)
         rows.sort(key=lambda r: order.index(r[0]))
         mnist_rows = mnist_rows or None
-        load = "; ".join(loads)
+        load = (f"Run in {len(loads)} processes (UTC start-end, 1-min load average at "
+                f"start and end): " + "; ".join(loads))
     else:
         keys = args.tasks.split(",")
         tasks = [t for t in TASKS if t in keys or t.split()[0] in keys]
         methods = [METHOD_KEYS[k] for k in args.methods.split(",")]
         rows = []
-        load0 = os.getloadavg()[0]
+        load0, start = os.getloadavg()[0], datetime.datetime.now(datetime.timezone.utc)
         if not args.mnist_only:
             print("known-truth tasks:")
             rows = bench_tasks(seeds, tasks, methods, cap, args.lassonet_threads)
         mnist_rows = (None if args.no_mnist
                       else mnist_pixels(50, args.quick, cap, args.lassonet_threads))
-        load = f"{load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+        end = datetime.datetime.now(datetime.timezone.utc)
+        part_load = (f"{start:%H:%M}-{end:%H:%M}, load {load0:.1f} / "
+                     f"{os.getloadavg()[0]:.1f}")
+        label = " + ".join([t.split()[0] for t in (tasks if not args.mnist_only else [])]
+                           + ([] if args.no_mnist else ["MNIST"]))
+        load = f"Run {part_load} (UTC; 1-min load average at start / end)"
         threads = args.lassonet_threads or torch.get_num_threads()
         if args.save:
             Path(args.save).write_text(json.dumps(
                 {"rows": [list(map(_plain, r)) for r in rows],
                  "mnist": None if mnist_rows is None else [list(map(_plain, r))
                                                            for r in mnist_rows],
-                 "seeds": seeds, "cap": cap, "load": load, "threads": threads}))
+                 "seeds": seeds, "cap": cap, "load": part_load, "label": label,
+                 "threads": threads}))
     text = markdown(rows, mnist_rows, seeds, args.quick, cap, load, threads)
     print()
     print(text)
