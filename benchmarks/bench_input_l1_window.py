@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sksparse_nn import SparseMLPRegressor  # noqa: E402
-from sksparse_nn._training import _callbacks  # noqa: E402
+from sksparse_nn.schedules import L1Schedule  # noqa: E402
 
 
 def main(argv=None):
@@ -29,14 +29,10 @@ def main(argv=None):
     parser.add_argument("--reweight-at", type=float, default=None)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    init = _callbacks.ProximalL1.__init__
-    defaults = list(init.__defaults__)
-    names = init.__code__.co_varnames[1:init.__code__.co_argcount]
-    offset = len(names) - len(defaults)
-    for name, value in (("ramp_end", args.ramp_end), ("reweight_at", args.reweight_at)):
-        if value is not None:
-            defaults[names.index(name) - offset] = value
-    init.__defaults__ = tuple(defaults)
+    given = {name: value for name, value in (("ramp_end", args.ramp_end),
+                                             ("reweight_at", args.reweight_at))
+             if value is not None}
+    schedule = L1Schedule(**given) if given else None
     grid = np.geomspace(0.003, 0.05, 13)
     print("| seed | " + " | ".join(f"{g:.4f}" for g in grid) + " |")
     print("|---|" + "---:|" * len(grid))
@@ -46,7 +42,7 @@ def main(argv=None):
         cells = []
         for lam in grid:
             m = SparseMLPRegressor((64,), input_l1=lam, max_iter=200, learning_rate_init=3e-3,
-                                   tol=0.0, random_state=seed).fit(X, y)
+                                   tol=0.0, l1_schedule=schedule, random_state=seed).fit(X, y)
             kept = np.flatnonzero(m.feature_importances_)
             missing = "".join(str(j) for j in range(5) if j not in kept)
             cells.append(f"{len(kept)}{'*' if kept.tolist() == list(range(5)) else ''}"

@@ -83,7 +83,8 @@ def main(fast=False, tol=0.02):
     print(f"  hidden sizes           {sizes_before} -> {later.hidden_layer_sizes_}")
     print("  selective_pruning_record_:")
     _print_record(later.selective_pruning_record_)
-    return {"fit": pruned, "after_fit": later, "plain": plain}
+    return {"fit": pruned, "after_fit": later, "plain": plain,
+            "sizes_before_prune": sizes_before}
 
 
 if __name__ == "__main__":

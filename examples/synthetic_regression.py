@@ -49,8 +49,10 @@ def make_data(n_samples=1000, seed=0):
 # The model and the fit
 # ---------------------
 # Sixteen hidden units and a group lasso on the inputs. Early stopping holds
-# out 10% of the training data, which also gives a validation loss curve. The
-# fit takes about a second, so ``--fast`` changes nothing here.
+# out 10% of the training data, which also gives a validation loss curve.
+# ``--fast`` trains 80 epochs instead of 200 at a larger step size (3e-3 instead
+# of the default 1e-3): the same three features survive, in about a third of the
+# time.
 
 
 def main(fast=False, out_dir=None):
@@ -61,13 +63,14 @@ def main(fast=False, out_dir=None):
         hidden_layer_sizes=(16,),
         input_l1=0.025,        # group lasso over input columns -> feature selection
         batch_size=50,
-        max_iter=200,          # fits in about a second: same in --fast mode
+        max_iter=80 if fast else 200,
+        learning_rate_init=3e-3 if fast else 1e-3,
         early_stopping=True,   # also gives the validation loss curve
         n_iter_no_change=20,
         random_state=0,
     )
     # the selected inputs are frozen after 80% of max_iter and early stopping only
-    # counts from there: the fit may well use all 200 epochs, by design (no
+    # counts from there: the fit may well use all its epochs, by design (no
     # ConvergenceWarning is raised for it)
     reg.fit(X_train, y_train)
 
@@ -103,7 +106,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Synthetic regression: recover the "
                                      "three informative features out of ten.")
     parser.add_argument("--out-dir", default=None, help="also save the PNG figures here")
-    parser.add_argument("--fast", action="store_true", help="accepted for uniformity")
+    parser.add_argument("--fast", action="store_true", help="80 epochs instead of 200, at a larger step size")
     results = main(**vars(parser.parse_args()))
     model = results["model"]
 

@@ -4,6 +4,8 @@ What differs between them lives here (target encoding, loss, output step,
 ``predict``/``predict_proba``), and the docstring text they share.
 """
 
+import textwrap
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -29,6 +31,43 @@ class _MultilabelBCE(torch.nn.BCEWithLogitsLoss):
         return super().forward(input, target).sum(dim=1)
 
 
+def _predict_doc(summary, returns, description):
+    """Give a prediction method its docstring.
+
+    Every prediction method takes the same ``X``: one text for its parameter,
+    so the methods (here and in the CV estimators) cannot drift apart.
+
+    Parameters
+    ----------
+    summary : str
+        The one-line summary.
+    returns : str
+        The returned value's name and type, as ``"y : ndarray of shape ..."``.
+    description : str
+        What the returned value holds (wrapped to the docstring's width).
+
+    Returns
+    -------
+    decorate : callable
+        Sets ``__doc__`` of the method it is applied to and returns the method.
+    """
+    body = textwrap.fill(description, width=80, initial_indent=" " * 12,
+                         subsequent_indent=" " * 12)
+    doc = (f"{summary}\n\n"
+           "        Parameters\n"
+           "        ----------\n"
+           "        X : {array-like, sparse matrix} of shape (n_samples, n_features)\n"
+           "            Input data (sparse matrices stay sparse).\n\n"
+           "        Returns\n"
+           "        -------\n"
+           f"        {returns}\n{body}\n        ")
+
+    def decorate(method):
+        method.__doc__ = doc
+        return method
+    return decorate
+
+
 # The two estimators share every hyperparameter and fitted attribute: one text
 # for both docstrings, so they cannot drift apart.
 _PARAMETERS_DOC = """\
@@ -43,12 +82,18 @@ _PARAMETERS_DOC = """\
         zero. Roughly: a weight whose average loss gradient is smaller than ``l1``
         goes to zero. ``1e-4`` barely changes a network, ``1`` zeroes everything.
         The penalty starts after 25% of the steps; after 80% the zero pattern is
-        frozen and the survivors are refitted without shrinkage.
+        frozen and the survivors are refitted without shrinkage (see
+        ``l1_schedule``).
     l2 : float >= 0, default=0
         L2 strength (weight decay) on connection weights, not biases.
     input_l1 : float >= 0, default=0
         Group-lasso strength on each input feature's outgoing weights (proximal):
         whole features drop out with exactly zero weights (feature selection).
+    l1_schedule : :class:`~sksparse_nn.schedules.L1Schedule` or None, default=None
+        When ``l1`` and ``input_l1`` act, as fractions of the training steps:
+        warm-up, ``input_l1`` ramp, re-weighting, frozen support. None means
+        ``L1Schedule()`` (start at 25%, ``input_l1`` at full strength at 30%,
+        re-weighted at 50%, frozen at 80%).
     dropout : float in [0, 1), default=0
         Dropout probability after each hidden activation.
     batch_norm : bool, default=False
@@ -146,6 +191,12 @@ _ATTRIBUTES_DOC = """\
         removed (removed units count as zeros).
     hidden_layer_sizes_ : tuple of int
         Hidden sizes after neuron removal.
+    hidden_layer_sizes_built_ : tuple of int
+        Hidden sizes of the network as built by the first fit (a warm start or
+        ``partial_fit`` must ask for the same).
+    n_weights_built_ : int
+        Connection weights of the network as built; ``sparsity_as_built_``
+        counts zeros against it.
     hidden_units_kept_ : list of ndarray of int
         One array per hidden layer: the indices of the units left, numbered as
         in the network as built (``hidden_layer_sizes``).
@@ -160,11 +211,43 @@ _ATTRIBUTES_DOC = """\
     pruning_record_ : dict or None
         Set by :meth:`prune`: losses and scores before and after, and the data
         each was measured on.
+    partial_fit_plan_ : PartialFitPlan or None
+        Where a stream of ``partial_fit`` calls stands in its plan of
+        ``max_iter`` one-epoch calls (``calls``, ``steps``,
+        ``steps_per_epoch``); None after ``fit``.
 """
 
 
+def _partial_fit_doc(method):
+    """Append the end every ``partial_fit`` docstring shares (its last
+    parameter, ``sample_weight``, and what it returns)."""
+    method.__doc__ = method.__doc__.rstrip() + """
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the loss.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one more epoch.
+        """
+    return method
+
+
+def _estimator_doc(intro, attributes, see_also, examples):
+    """The docstring of a public estimator: its own ``intro`` (summary and
+    notes), the shared Parameters, the shared Attributes followed by its own
+    ``attributes``, ``see_also`` as (name, description) pairs, and ``examples``."""
+    refs = "".join(f"    {name} : {text}\n" for name, text in see_also)
+    return (f"{intro}\n"
+            f"    Parameters\n    ----------\n{_PARAMETERS_DOC}\n"
+            f"    Attributes\n    ----------\n{_ATTRIBUTES_DOC}{attributes}\n"
+            f"    See Also\n    --------\n{refs}\n"
+            f"    Examples\n    --------\n{examples}    ")
+
+
 class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
-    __doc__ = f"""Multi-layer perceptron classifier that trains genuinely sparse networks.
+    __doc__ = _estimator_doc(
+        """Multi-layer perceptron classifier that trains genuinely sparse networks.
 
     Binary, multiclass and multilabel targets. Sparsity comes from an L1 proximal step
     (``l1``, ``input_l1``), magnitude pruning on a schedule (``prune_schedule``,
@@ -175,22 +258,14 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     are taken as :class:`~sklearn.neural_network.MLPClassifier` takes them: one
     sigmoid output per label, ``predict`` returns the indicator matrix,
     ``predict_proba`` the label probabilities, ``classes_`` is ``arange(n_labels)``.
-
-    Parameters
-    ----------
-{_PARAMETERS_DOC}
-    Attributes
-    ----------
+""",
+        attributes="""\
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-{_ATTRIBUTES_DOC}
-    See Also
-    --------
-    SparseMLPRegressor : The regressor.
-    sklearn.neural_network.MLPClassifier : The dense MLP of scikit-learn.
-
-    Examples
-    --------
+""",
+        see_also=[("SparseMLPRegressor", "The regressor."),
+                  ("sklearn.neural_network.MLPClassifier", "The dense MLP of scikit-learn.")],
+        examples="""\
     >>> from sklearn.datasets import load_breast_cancer
     >>> from sklearn.pipeline import make_pipeline
     >>> from sklearn.preprocessing import StandardScaler
@@ -200,8 +275,9 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
     ...     (32,), target_sparsity=0.9, max_iter=20, random_state=0)).fit(X, y)
     >>> round(float(clf[-1].sparsity_as_built_), 2)
     0.9
-    """
+""")
 
+    @_partial_fit_doc
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train one epoch over ``(X, y)``, one of ``max_iter`` planned epochs.
 
@@ -221,13 +297,6 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
         classes : array-like of shape (n_classes,), default=None
             Every class of the stream; required on the first call for
             single-label targets (a block may lack some classes).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss.
-
-        Returns
-        -------
-        self : object
-            The estimator, trained one more epoch.
         """
         return self._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
 
@@ -256,7 +325,10 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
             return None  # as MLPClassifier: no stratified split for multilabel targets
         return self._label_encoder.transform(y)
 
-    def _encode_y(self, y, first, classes, sample_weight=None):
+    def _encode_y(self, y, first, classes, sample_weight=None, require_classes=False):
+        """Encode ``y`` for the loss (``first``: fit the label encoding; a first
+        ``partial_fit`` call passes ``require_classes``, since one block may lack
+        some classes)."""
         if sp.issparse(y):
             y = y.toarray()
         y = np.asarray(y)
@@ -277,7 +349,7 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
             if classes is not None:
                 enc.fit(np.asarray(classes))
                 self._check_seen(enc, y)
-            elif getattr(self, "_incremental_call", False):
+            elif require_classes:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             else:
                 enc.fit(y)
@@ -348,32 +420,12 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
                 f"{enc.classes_.tolist()}."
             )
 
-    @property
-    def _n_outputs(self):
-        return self.n_outputs_
-
-    def _partial_fit(self, X, y, sample_weight=None, classes=None):
-        self._incremental_call = not hasattr(self, "net_")
-        try:
-            return super()._partial_fit(X, y, sample_weight=sample_weight, classes=classes)
-        finally:
-            del self._incremental_call
-
+    @_predict_doc("Predict class probabilities.",
+                  "proba : ndarray of shape (n_samples, n_classes)",
+                  "Probabilities (float64), columns ordered as ``classes_``. For a "
+                  "multilabel target: the probability of each label, shape "
+                  "``(n_samples, n_labels)`` (rows do not sum to 1).")
     def predict_proba(self, X):
-        """Predict class probabilities.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Input data (sparse matrices stay sparse).
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities (float64), columns ordered as ``classes_``. For a
-            multilabel target: the probability of each label, shape
-            ``(n_samples, n_labels)`` (rows do not sum to 1).
-        """
         z = self._decision(X)
         if self._multilabel:
             return expit(z.astype(np.float64))
@@ -381,42 +433,23 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
             p = expit(z[:, 0]).astype(np.float64)
             return np.column_stack([1.0 - p, p])
         # softmax computed class-major: the reductions then run along the samples
-        # (vectorised) instead of along rows of n_classes values (3x faster on
-        # 10,000 x 10); the result is the (n_samples, n_classes) transpose view
+        # (long contiguous vectors) instead of along rows of n_classes values;
+        # the result is the (n_samples, n_classes) transpose view
         zt = np.array(z.T, dtype=np.float64, order="C")
         zt -= zt.max(axis=0)
         np.exp(zt, out=zt)
         zt /= zt.sum(axis=0)
         return zt.T
 
+    @_predict_doc("Predict the logarithm of the class probabilities.",
+                  "log_proba : ndarray of shape (n_samples, n_classes)",
+                  "Log-probabilities, columns ordered as ``classes_``.")
     def predict_log_proba(self, X):
-        """Predict the logarithm of the class probabilities.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Log-probabilities, columns ordered as ``classes_``.
-        """
         return np.log(self.predict_proba(X))
 
+    @_predict_doc("Predict class labels.", "y : ndarray of shape (n_samples,)",
+                  "Predicted labels, from ``classes_``.")
     def predict(self, X):
-        """Predict class labels.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels, from ``classes_``.
-        """
         z = self._decision(X)
         if self._multilabel:  # probability > 0.5, as MLPClassifier's indicator output
             return (z > 0).astype(np.int64)
@@ -431,26 +464,26 @@ class SparseMLPClassifier(ClassifierMixin, _BaseSparseMLP):
 
 
 class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
-    __doc__ = f"""Multi-layer perceptron regressor that trains genuinely sparse networks.
+    __doc__ = _estimator_doc(
+        """Multi-layer perceptron regressor that trains genuinely sparse networks.
 
     Targets are standardised internally (mean 0, variance 1 per output), so
     ``l1`` means the same on every target scale; ``loss_curve_`` is the mean
     squared error in that standardised scale. Multi-output ``y`` is supported.
     See the :ref:`user guide <user_guide>`.
-
-    Parameters
-    ----------
-{_PARAMETERS_DOC}
-    Attributes
-    ----------
-{_ATTRIBUTES_DOC}
-    See Also
-    --------
-    SparseMLPClassifier : The classifier.
-    sklearn.neural_network.MLPRegressor : The dense MLP of scikit-learn.
-
-    Examples
-    --------
+""",
+        attributes="""\
+    y_mean_ : float or ndarray of shape (n_outputs,)
+        Mean of the training targets (weighted by ``sample_weight``); a float
+        when ``y`` was 1-D. ``predict`` returns ``network output * y_scale_ +
+        y_mean_``.
+    y_scale_ : float or ndarray of shape (n_outputs,)
+        Standard deviation of the training targets (1 for a constant target),
+        of the shape of ``y_mean_``.
+""",
+        see_also=[("SparseMLPClassifier", "The classifier."),
+                  ("sklearn.neural_network.MLPRegressor", "The dense MLP of scikit-learn.")],
+        examples="""\
     >>> import numpy as np
     >>> from sksparse_nn import SparseMLPRegressor
     >>> rng = np.random.RandomState(0)
@@ -459,8 +492,9 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     >>> reg = SparseMLPRegressor((16,), input_l1=0.02, max_iter=50, random_state=0)
     >>> reg.fit(X, y).n_features_selected_ <= 5
     True
-    """
+""")
 
+    @_partial_fit_doc
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch over ``(X, y)``, one of ``max_iter`` planned epochs.
 
@@ -474,13 +508,6 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
             A block of samples (sparse matrices stay sparse).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Per-sample weights of the loss.
-
-        Returns
-        -------
-        self : object
-            The estimator, trained one more epoch.
         """
         return self._partial_fit(X, y, sample_weight=sample_weight)
 
@@ -496,44 +523,45 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
     def _split_labels(self, y):
         return None
 
-    def _encode_y(self, y, first, classes, sample_weight=None):
+    def _encode_y(self, y, first, classes, sample_weight=None, require_classes=False):
+        """Standardise ``y`` (``first``: fit ``y_mean_`` and ``y_scale_``, each of
+        the shape of one target: a float for 1-D ``y``)."""
         y = np.asarray(y, dtype=np.float64)
         if first:
-            self._y_ndim = y.ndim
-            y2 = y.reshape(len(y), -1)
-            self.n_outputs_ = y2.shape[1]
-            self._y_mean = np.average(y2, axis=0, weights=sample_weight)
-            scale = np.sqrt(np.average((y2 - self._y_mean) ** 2, axis=0, weights=sample_weight))
-            self._y_scale = np.where(scale > 0, scale, 1.0)
+            self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+            mean = np.average(y, axis=0, weights=sample_weight)
+            scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=sample_weight))
+            # a constant output: nothing to scale (predictions are its mean)
+            scale = np.where(scale > 0, scale, 1.0)
+            one = y.ndim == 1  # one target: plain floats, as the target's shape
+            self.y_mean_ = float(mean) if one else mean
+            self.y_scale_ = float(scale) if one else scale
             self.out_activation_ = "identity"
         y2 = y.reshape(len(y), -1)
         if y2.shape[1] != self.n_outputs_:
             raise ValueError(
                 f"y has {y2.shape[1]} outputs but the model was fitted with {self.n_outputs_}."
             )
-        return torch.as_tensor((y2 - self._y_mean) / self._y_scale, dtype=torch.float32)
+        mean, scale = np.reshape(self.y_mean_, -1), np.reshape(self.y_scale_, -1)
+        return torch.as_tensor((y2 - mean) / scale, dtype=torch.float32)
 
-    @property
-    def _n_outputs(self):
-        return self.n_outputs_
+    @staticmethod
+    def _rename_legacy_state(state):
+        _BaseSparseMLP._rename_legacy_state(state)
+        # pickles written before y_mean_ / y_scale_ were public: (n_outputs,)
+        # arrays and the target's ndim, which is now the shape of y_mean_
+        if "_y_mean" in state:
+            squeeze = state.pop("_y_ndim", 2) == 1
+            for old, new in (("_y_mean", "y_mean_"), ("_y_scale", "y_scale_")):
+                value = state.pop(old)
+                state.setdefault(new, float(value[0]) if squeeze else value)
 
+    @_predict_doc("Predict target values.",
+                  "y : ndarray of shape (n_samples,) or (n_samples, n_outputs)",
+                  "Predictions, in the scale of the training targets.")
     def predict(self, X):
-        """Predict target values.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predictions, in the scale of the training targets.
-        """
-        z = self._decision(X) * self._y_scale + self._y_mean
-        if self._y_ndim == 1:
-            return z[:, 0]
-        return z
+        z = self._decision(X) * self.y_scale_ + self.y_mean_
+        return z[:, 0] if np.ndim(self.y_mean_) == 0 else z
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

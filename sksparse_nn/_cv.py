@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
 from ._classes import SparseMLPClassifier, SparseMLPRegressor
 from ._estimator import _BaseSparseMLP
 from .feature_selection import _fit_path, _grid
+from .schedules import L1Schedule
 
 __all__ = ["SparseMLPClassifierCV", "SparseMLPRegressorCV"]
 
@@ -48,7 +49,7 @@ _FIRST_STEPS, _LATER_STEPS = 800, 80
 # went from 0 / 3 / 1 to 0 / 6 / 3; with the fast ramp the weak true feature
 # (x2 - 0.5)^2 went out together with the noise. Not the plain default: with
 # only 20% of the steps at full strength, short fits drop fewer features.
-_PATH_SCHEDULE = {"ramp_end": 0.6, "reweight_at": 0.65}
+_PATH_SCHEDULE = L1Schedule(ramp_end=0.6, reweight_at=0.65)
 
 
 def _auto_training(n_samples):

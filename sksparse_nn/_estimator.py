@@ -12,6 +12,7 @@ regressor lives in :mod:`sksparse_nn._classes`.
 import copy
 import math
 import warnings
+import dataclasses
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,14 +25,19 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._network import SparseMLP
 from ._persistence import pack_state, unpack_state
 from ._prune_fitted import _PruneFittedMixin
 from ._surgery import expand_inputs_, remove_dead_units
 from .inference import CompactMLP
-from .schedules import SCHEDULE_NAMES, PruneSchedule, get_schedule
+from .schedules import SCHEDULE_NAMES, L1Schedule, PruneSchedule, get_schedule
 from ._training import (
     DelayedEarlyStopping,
     LastGoodWeights,
@@ -48,14 +54,40 @@ from ._training import (
 )
 from ._training._runtime import fit_generators, torch_threads
 
-# Nets with fewer weights than this train faster on one torch thread (measured on
-# the 2-core CI machine: a 50-100 unit net is slower on two threads).
+# Below this many weights per thread, a second torch thread costs more in
+# synchronisation than it saves on each small matrix product, so small nets train
+# on one thread (measurements: benchmarks/PERFORMANCE.md, "Estimator").
 _PARAMS_PER_THREAD = 50_000
 _PREDICT_CHUNK = 16_384
 
 
 def _silence(*args, **kwargs):
     pass
+
+
+@dataclasses.dataclass
+class PartialFitPlan:
+    """Where a stream of ``partial_fit`` calls stands in its plan.
+
+    ``partial_fit`` plans ``max_iter`` calls of one epoch each; the L1
+    warm-up/freeze and the prune schedule are fractions of the
+    ``max_iter * steps_per_epoch`` optimizer steps of that plan. A fitted
+    estimator holds its plan as ``partial_fit_plan_`` (None after ``fit``).
+
+    Parameters
+    ----------
+    steps_per_epoch : int
+        Optimizer steps of one epoch, measured on the first block.
+    calls : int, default=0
+        ``partial_fit`` calls made so far (``max_iter`` after a ``fit``: a stream
+        that follows a fit continues a complete plan).
+    steps : int, default=0
+        Optimizer steps taken by those calls.
+    """
+
+    steps_per_epoch: int
+    calls: int = 0
+    steps: int = 0
 
 
 # Parameters that describe the fitted network, and when a new value set on a
@@ -67,6 +99,7 @@ _FITTED_NETWORK_PARAMS = {
     "batch_norm": "the next fit from scratch (a warm start raises)",
     "l1": _NEXT_FIT,
     "input_l1": _NEXT_FIT,
+    "l1_schedule": _NEXT_FIT,
     "l2": "the next fit, partial_fit, prune or prune_neurons",
     "dropout": "the next fit, partial_fit, prune or prune_neurons",
     "prune_schedule": _NEXT_FIT + " (prune(X, y, target_sparsity, schedule=...) prunes "
@@ -110,6 +143,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         "l1": [Interval(Real, 0, None, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
         "input_l1": [Interval(Real, 0, None, closed="left")],
+        "l1_schedule": [None, L1Schedule],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "batch_norm": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -138,6 +172,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         l1=0.0,
         l2=0.0,
         input_l1=0.0,
+        l1_schedule=None,
         dropout=0.0,
         batch_norm=False,
         max_iter=200,
@@ -162,6 +197,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         self.l1 = l1
         self.l2 = l2
         self.input_l1 = input_l1
+        self.l1_schedule = l1_schedule
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.max_iter = max_iter
@@ -293,124 +329,189 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         return X.tocsr() if sp.issparse(X) else X
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
+        """The one training driver of ``fit`` and ``partial_fit`` (as scikit-learn's
+        MLP ``_fit``): prepare the data, build the network on a first fit, plan the
+        run, train, finalize."""
         sizes = self._hidden_sizes()
         device = self._device()
         schedule = self._schedule()
         first = not (hasattr(self, "net_") and (incremental or self.warm_start))
         if not first:
             self._check_same_network(sizes, device, incremental)
+        X, y, sample_weight, y_t = self._prepare_fit_data(X, y, sample_weight, first,
+                                                         classes, incremental)
+        seed = self._draw_seed()
+        if first:
+            self._build_network(X.shape[1], sizes, device, seed)
+        net = self.net_
+        batch_size = self._batch_size(X.shape[0])
+        self._prepare_net(net, batch_size, seed, device)
+        train, valid = self._training_data(X, y, y_t, sample_weight, seed, device, incremental)
+        steps_per_epoch = math.ceil(len(train) / batch_size)
+        epochs = self._plan_run(net, schedule, steps_per_epoch, valid, seed, incremental, first)
 
+        with self._training_threads(net, X):
+            epochs_before = len(net.history)
+            outcome = self._train(net, train, epochs)
+            epochs_run = len(net.history) - epochs_before
+            if not incremental and self.selective_pruning_tol is not None:
+                self._selective(net, train, valid, float(self.selective_pruning_tol),
+                                max(1, self.max_iter // 10), self._fit_data_note(train, valid))
+            if incremental:
+                plan = self.partial_fit_plan_
+                plan.calls += 1
+                plan.steps += steps_per_epoch
+                if plan.calls == self.max_iter:
+                    self._complete_plan(net)
+        self._finalize(net, incremental=incremental)
+        if not incremental:
+            self._warn_not_converged(epochs_run, schedule, outcome)
+        return self
+
+    # ------------------------------------------------------------ fit steps
+    def _prepare_fit_data(self, X, y, sample_weight, first, classes, incremental):
+        """Validate ``X``, ``y`` and ``sample_weight`` (``first``: fit the input
+        checks and the target encoding); returns float32 ``X``, the validated
+        ``y``, float32 weights and the encoded target tensor."""
         X, y = validate_data(
             self, X, y, reset=first, accept_sparse=True,
             dtype=(np.float32, np.float64), multi_output=True,
             y_numeric=not self._is_classifier(),
         )
         X = self._as_float32(X)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
-                                                 ensure_non_negative=True)
-            if not sample_weight.sum() > 0:
-                raise ValueError("sample_weight must not be all zero.")
-        y_t = self._encode_y(y, first, classes, sample_weight)
-
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        n = X.shape[0]
-        batch_size = min(200, n) if self.batch_size == "auto" else min(self.batch_size, n)
-        if self.batch_norm and n < 2:
+        sample_weight = self._check_weights(sample_weight, X)
+        if sample_weight is not None and not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must not be all zero.")
+        y_t = self._encode_y(y, first, classes, sample_weight,
+                             require_classes=incremental and first)
+        if self.batch_norm and X.shape[0] < 2:
             raise ValueError("batch_norm=True needs at least 2 samples to fit.")
+        return X, y, sample_weight, y_t
 
-        _, shuffle_gen, dropout_gen = fit_generators(seed, device)
-        if first:
-            # the initial weights are scikit-learn's draws: with the same random_state
-            # the network starts where MLPClassifier/MLPRegressor start
-            init_gen = (np.random.RandomState(self.random_state)
-                        if isinstance(self.random_state, Integral)
-                        else np.random.RandomState(seed))
-            module = SparseMLP(X.shape[1], sizes, self._n_outputs, self.activation,
-                               self.dropout, self.batch_norm, generator=init_gen)
-            self._n_weights_built = module.n_weights()
-            self._hidden_sizes_built = sizes
-            self.net_ = self._build_net(module, device)
-            self.net_.initialize()
-            self.selective_pruning_record_ = None
-            self.pruning_record_ = None
-        net = self.net_
-        net.batch_size = batch_size
-        net.verbose = self.verbose
-        self._sync_training_params(net)
-        net.shuffle_generator = shuffle_gen
-        net.module_.dropout_generator = dropout_gen
-        # sparse X stays a scipy CSR matrix: each mini-batch becomes a torch sparse
-        # tensor (TensorBatches) and the first layer a sparse @ dense product
+    def _prepare_refit_data(self, X, y, sample_weight):
+        """Validate the data ``prune`` and ``prune_neurons`` train on against the
+        fitted model; returns float32 ``X`` (CSR stays sparse), ``y`` as an
+        ndarray, float32 weights and the encoded target tensor (on the CPU)."""
+        X = self._as_float32(self._validate_X(X, reset=False))
+        y = y.to_numpy() if hasattr(y, "iloc") else np.asarray(y)
+        check_consistent_length(X, y)
+        sample_weight = self._check_weights(sample_weight, X)
+        y_t = self._encode_y(y, first=False, classes=None)
+        return X, y, sample_weight, y_t
+
+    @staticmethod
+    def _check_weights(sample_weight, X):
+        if sample_weight is None:
+            return None
+        return _check_sample_weight(sample_weight, X, dtype=np.float32,
+                                    ensure_non_negative=True)
+
+    def _draw_seed(self):
+        """The seed of one training call: shuffling, dropout, the validation split
+        and the prune schedule's tie-breaks all derive from it."""
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _batch_size(self, n_samples):
+        size = 200 if self.batch_size == "auto" else self.batch_size
+        return min(size, n_samples)
+
+    @staticmethod
+    def _tensor_data(X, y_t, sample_weight, device):
+        """Training rows on ``device``. Sparse X stays a scipy CSR matrix: each
+        mini-batch becomes a torch sparse tensor (TensorBatches) and the first
+        layer a sparse @ dense product."""
         X_t = X if sp.issparse(X) else torch.as_tensor(X, device=device)
-        y_t = y_t.to(device)
         w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
-        data = TensorData(X_t, y_t, w_t)
+        return TensorData(X_t, y_t.to(device), w_t)
+
+    def _training_data(self, X, y, y_t, sample_weight, seed, device, incremental):
+        """The rows to train on and, when fit needs one (early stopping, selective
+        pruning), the validation split; partial_fit holds none."""
+        data = self._tensor_data(X, y_t, sample_weight, device)
         need_valid = not incremental and (self.early_stopping
                                           or self.selective_pruning_tol is not None)
-        train, valid = (self._split(data, y, seed) if need_valid else (data, None))
-        steps_per_epoch = math.ceil(len(train) / batch_size)
+        return self._split(data, y, seed) if need_valid else (data, None)
+
+    def _plan_run(self, net, schedule, steps_per_epoch, valid, seed, incremental, first):
+        """Set up the callbacks for this call and return its epochs: ``max_iter``
+        for fit (whose schedules span them), one for partial_fit (the plan spans
+        ``max_iter`` calls)."""
         if incremental:
+            self._plan_partial_fit(net, schedule, steps_per_epoch, seed, first)
             epochs = 1
-            calls = getattr(self, "_partial_calls", None)
-            replan = calls is None or "sparsity_log" not in dict(net.callbacks_)
-            if calls is None:
-                calls = 0
-                self._warn_partial_fit_ignores()
-                self._partial_steps_per_epoch = steps_per_epoch
-                self._partial_steps = 0  # optimizer steps of the stream so far
-                if not first:
-                    # partial_fit after fit: fit's plan is complete; training goes
-                    # on with its masks and frozen support, no schedule restarts
-                    calls = self.max_iter
-                    self._partial_steps = self.max_iter * steps_per_epoch
-            if replan:
-                # partial_fit plans max_iter calls of one epoch each (epochs measured
-                # by the first block): L1 warm-up/freeze and the prune schedule count
-                # steps across calls, so they advance call by call; the callbacks
-                # are kept from call to call (with their step counters). A net
-                # rebuilt after unpickling gets its plan back at the call it was at.
-                spe = self._partial_steps_per_epoch
-                self._set_training_callbacks(net, schedule, self.max_iter * spe, spe,
-                                             self.max_iter, None, seed, incremental)
-                for name in ("pruning", "proximal"):
-                    cb = dict(net.callbacks_).get(name)
-                    if cb is not None:
-                        cb.step_ = self._partial_steps
-            self._partial_calls = calls
         else:
-            self._partial_calls = None
+            self.partial_fit_plan_ = None
             epochs = self.max_iter
             self._set_training_callbacks(net, schedule, epochs * steps_per_epoch,
                                          steps_per_epoch, epochs, valid, seed, incremental)
         net.train_split = predefined_split(valid) if valid is not None else None
+        return epochs
 
-        with torch_threads(self._n_threads(self._work_per_row(net, X))):
-            epochs_before = len(net.history)
-            self._train(net, train, epochs)
-            epochs_run = len(net.history) - epochs_before
-            if not incremental and self.selective_pruning_tol is not None:
-                self._selective(net, train, valid, float(self.selective_pruning_tol),
-                                max(1, self.max_iter // 10), self._fit_data_note(train, valid))
-            if incremental:
-                self._partial_calls += 1
-                self._partial_steps += steps_per_epoch
-                if self._partial_calls == self.max_iter:
-                    self._complete_plan(net)
-        self._finalize(net, incremental=incremental)
+    def _build_network(self, n_features, sizes, device, seed):
+        """A first fit: a new network and engine, and the facts of the network as
+        built (``n_weights_built_``, ``hidden_layer_sizes_built_``)."""
+        # the initial weights are scikit-learn's draws: with the same random_state
+        # the network starts where MLPClassifier/MLPRegressor start
+        init_gen = (np.random.RandomState(self.random_state)
+                    if isinstance(self.random_state, Integral)
+                    else np.random.RandomState(seed))
+        module = SparseMLP(n_features, sizes, self.n_outputs_, self.activation,
+                           self.dropout, self.batch_norm, generator=init_gen)
+        self.n_weights_built_ = module.n_weights()
+        self.hidden_layer_sizes_built_ = tuple(sizes)
+        self.net_ = self._build_net(module, device)
+        self.net_.initialize()
+        self.selective_pruning_record_ = None
+        self.pruning_record_ = None
+
+    def _prepare_net(self, net, batch_size, seed, device):
+        """Settings of every training call (fit, partial_fit, prune,
+        prune_neurons): the batch size, the verbosity, the estimator's current
+        training parameters and fresh generators for shuffling and dropout."""
+        net.batch_size = batch_size
+        net.verbose = self.verbose
+        self._sync_training_params(net)
+        _, net.shuffle_generator, net.module_.dropout_generator = fit_generators(seed, device)
+
+    def _training_threads(self, net, X):
+        """The torch thread count of a training call on ``X``, restored afterwards."""
+        return torch_threads(self._n_threads(self._work_per_row(net, X)))
+
+    def _plan_partial_fit(self, net, schedule, steps_per_epoch, seed, first):
+        """partial_fit plans ``max_iter`` calls of one epoch each (epochs measured
+        by the first block): the L1 warm-up/freeze and the prune schedule count
+        steps across calls, so they advance call by call. The plan lives in
+        ``partial_fit_plan_``; the callbacks are kept from call to call (with
+        their step counters), and a net rebuilt after unpickling gets them back
+        at the step the plan is at."""
+        plan = getattr(self, "partial_fit_plan_", None)
+        replan = plan is None or "sparsity_log" not in dict(net.callbacks_)
+        if plan is None:
+            self._warn_partial_fit_ignores()
+            plan = PartialFitPlan(steps_per_epoch)
+            if not first:
+                # partial_fit after fit: fit's plan is complete; training goes
+                # on with its masks and frozen support, no schedule restarts
+                plan.calls = self.max_iter
+                plan.steps = self.max_iter * steps_per_epoch
+            self.partial_fit_plan_ = plan
+        if replan:
+            spe = plan.steps_per_epoch
+            self._set_training_callbacks(net, schedule, self.max_iter * spe, spe,
+                                         self.max_iter, None, seed, incremental=True,
+                                         start_step=plan.steps)
+
+    def _warn_not_converged(self, epochs_run, schedule, outcome):
         # A prune schedule or the L1 warm-up/freeze makes max_iter the plan of the run
         # (its phases are fractions of it): running all of it is not a failure to
         # converge, and raising max_iter would stretch the schedule too.
-        if (not incremental and epochs_run == self.max_iter
-                and not self._schedule_fixes_length(schedule)
-                and not getattr(self, "_diverged", False)):
+        if (epochs_run == self.max_iter and not self._schedule_fixes_length(schedule)
+                and outcome != "diverged"):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
-        return self
 
     def _schedule_fixes_length(self, schedule):
         """True when the run's phases are fractions of ``max_iter`` (a prune schedule,
@@ -423,7 +524,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         so it is an error (never silently ignored)."""
         module = self.net_.module_
         changes = []
-        built = getattr(self, "_hidden_sizes_built", None)
+        built = getattr(self, "hidden_layer_sizes_built_", None)
         if built is not None and tuple(sizes) != tuple(built):
             changes.append(f"hidden_layer_sizes={sizes} (fitted with {built})")
         if self.activation != module.activation:
@@ -473,9 +574,9 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         """Multiply-adds per sample, the measure the thread choice goes by: the
         parameter count for dense input; for sparse input the first layer costs
         its units times the nonzeros of a row, not times its width (a (100,) net
-        on 40,000 TF-IDF columns does about 6,000, not 4 million: measured on the
-        loaded 2-core machine, 0.9 s on one thread against 12 s on two for a
-        4,000 x 8,000 matrix)."""
+        on 40,000 TF-IDF columns does about 6,000, not 4 million), so wide sparse
+        input does not get threads its small products cannot use (see
+        benchmarks/PERFORMANCE.md, "Estimator")."""
         n_params = sum(p.numel() for p in net.module_.parameters())
         if not sp.issparse(X):
             return n_params
@@ -515,16 +616,13 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
     def _complete_plan(self, net):
         """After the max_iter-th partial_fit call the plan is complete: when the
         blocks were smaller than the first one (fewer steps than planned), the
-        prune schedule's final update and the L1 support freeze are applied now,
-        so the network is at ``target_sparsity`` whatever the block sizes."""
+        prune schedule's final update and the L1 support freeze are applied now
+        (in that order, as in a full run), so the network is at
+        ``target_sparsity`` whatever the block sizes."""
         cbs = dict(net.callbacks_)
-        pruning = cbs.get("pruning")
-        if pruning is not None and pruning.step_ < pruning.final_step_:
-            pruning.step_ = pruning.final_step_
-            pruning._update(net)
-        prox = cbs.get("proximal")
-        if prox is not None and prox.total_steps and not prox.frozen_:
-            prox._freeze(net.module_)
+        for name in ("pruning", "proximal"):
+            if name in cbs:
+                cbs[name].complete_plan(net)
 
     def _split(self, data, y, seed):
         labels = self._split_labels(y)
@@ -548,7 +646,8 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             module=module,
             criterion=self._criterion(),
             optimizer=torch.optim.Adam,
-            # one fused kernel per step: ~30% less time per step on small nets
+            # one fused kernel per step instead of one per parameter tensor: on
+            # small nets the per-tensor launches dominate a step
             optimizer__fused=device.type in ("cpu", "cuda"),
             lr=self.learning_rate_init,
             max_epochs=self.max_iter,
@@ -560,27 +659,38 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             record_batches=self.verbose >= 2,
         )
 
+    def _l1_schedule(self):
+        schedule = L1Schedule() if self.l1_schedule is None else self.l1_schedule
+        schedule._check()
+        if self.l1_schedule is not None and not (self.l1 > 0 or self.input_l1 > 0):
+            warnings.warn("l1_schedule has no effect with l1=0 and input_l1=0.", UserWarning)
+        return schedule
+
     def _set_training_callbacks(self, net, schedule, total_steps, steps_per_epoch, epochs,
-                                valid, seed, incremental, planned=True):
+                                valid, seed, incremental, planned=True, start_step=0):
         """(Re)build the callbacks for fit, or for the planned calls of partial_fit
-        (``incremental``: no stopping). ``planned=False`` (a fine-tune): the L1
-        penalty is on at full strength from the first step, no warm-up or freeze."""
+        (``incremental``: no stopping; ``start_step``: optimizer steps of the plan
+        already done, where a stream of calls resumes). ``planned=False`` (a
+        fine-tune): the L1 penalty is on at full strength from the first step, no
+        warm-up or freeze. The callbacks share what they need through the history
+        (see :mod:`sksparse_nn._training._callbacks`): their order does not matter."""
         kind = self._score_kind()
-        cbs = [("shrink", TrainSmaller()),  # first: later snapshots see its result
+        l1_schedule = self._l1_schedule()
+        cbs = [("shrink", TrainSmaller()),
                ("last_good", LastGoodWeights()),
-               ("sparsity_log", SparsityLog(self._n_weights_built))]
+               ("sparsity_log", SparsityLog(self.n_weights_built_))]
         start_epoch = 0
         if self.l1 > 0 or self.input_l1 > 0:
-            # _proximal_schedule: the CV estimators' slower input_l1 ramp
             prox = ProximalL1(self.l1, self.input_l1,
                               total_steps=total_steps if planned else None,
-                              **getattr(self, "_proximal_schedule", {}))
+                              schedule=l1_schedule, start_step=start_step)
             cbs.append(("proximal", prox))
             if not incremental:  # stopping waits until the support is frozen
-                start_epoch = max(start_epoch, math.ceil(prox.freeze_at * epochs))
+                start_epoch = max(start_epoch, math.ceil(l1_schedule.freeze_at * epochs))
         if schedule is not None:
             cbs.append(("pruning", MagnitudePruning(schedule, float(self.target_sparsity),
-                                                    total_steps, seed=seed)))
+                                                    total_steps, seed=seed,
+                                                    start_step=start_step)))
             end = schedule.end_step(total_steps)
             start_epoch = max(start_epoch, math.ceil(end / steps_per_epoch))
         if valid is not None:
@@ -600,17 +710,20 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         net.initialize_callbacks()
 
     def _train(self, net, train, epochs):
-        self._diverged = False
+        """Train ``epochs`` epochs through skorch's own ``NeuralNet.partial_fit``
+        (on_train_begin, fit_loop, KeyboardInterrupt caught, on_train_end).
+        Returns the outcome: ``"done"`` (all epochs, or stopped early at an
+        epoch's end), ``"interrupted"`` (mid-epoch: LastGoodWeights restored the
+        last finished epoch) or ``"diverged"`` (a non-finite loss or weights: the
+        last finished epoch is restored here and a warning says so)."""
+        net.max_epochs = epochs
         try:
-            net.notify("on_train_begin", X=train, y=None)
-            try:
-                net.fit_loop(train, None, epochs=epochs)
-            except KeyboardInterrupt:
-                self._interrupted(net)
-            net.notify("on_train_end", X=train, y=None)
+            net.partial_fit(train)
+            outcome = "interrupted" if self._interrupted(net) else "done"
         except NonFiniteLossError as exc:
+            # skorch lets it through without on_train_end: training is over
+            outcome = "diverged"
             good_epoch = self._restore_last_good(net)
-            self._diverged = True
             if len(net.history) and "train_loss" not in net.history[-1]:
                 net.history.record("train_loss", float(exc.value))
             warnings.warn(
@@ -621,24 +734,25 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             )
         # TrainSmaller may have cut unread input columns: read all of them again
         expand_inputs_(net.module_, on_resize=optimizer_state_follows(net.optimizer_))
+        return outcome
 
     def _interrupted(self, net):
-        """Early stopping interrupts after a finished epoch (nothing to do). Any other
-        interrupt (Ctrl-C) can land mid-epoch, even between an optimizer step and
-        the masks: go back to the weights of the last finished epoch and drop the
-        unfinished epoch from the history, so weights, ``n_iter_`` and
+        """After training: True when an interrupt (Ctrl-C) landed mid-epoch. Early
+        stopping stops between epochs (nothing to do); mid-epoch, LastGoodWeights
+        has gone back to the weights of the last finished epoch, and the
+        unfinished epoch leaves the history here, so weights, ``n_iter_`` and
         ``loss_curve_`` agree."""
         hist = net.history
         if not len(hist) or "train_loss" in hist[-1]:
-            return
-        good_epoch = self._restore_last_good(net)
+            return False
         epoch = len(hist)
         del hist[-1]
         warnings.warn(
             f"fit was interrupted in epoch {epoch}; the model keeps the weights from the "
-            f"end of epoch {good_epoch}.",
+            f"end of epoch {epoch - 1}.",
             UserWarning,
         )
+        return True
 
     @staticmethod
     def _restore_last_good(net):
@@ -654,7 +768,7 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         # what target_sparsity sets: zeros of the trained network as built, before
         # dead units go (units cut out during training count as they were when cut)
         self.sparsity_as_built_ = (1.0 - sum(module.n_nonzero(retired=True))
-                                   / self._n_weights_built)
+                                   / self.n_weights_built_)
         if incremental:
             # between partial_fit calls the training network stays as it is (masks,
             # Adam moments, units cut while training and their counts): the dead
@@ -796,15 +910,38 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
             state["_packed_net"] = packed
         if packed is not None:
             state.pop("compact_model_", None)
+        plan = state.get("partial_fit_plan_")
+        if plan is not None:  # plain data: a skops file trusts only the estimator
+            state["partial_fit_plan_"] = dataclasses.asdict(plan)
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        self._rename_legacy_state(state)
         super().__setstate__(state)
         packed = self.__dict__.get("_packed_net")
         if packed is not None and "compact_model_" not in self.__dict__:
             module = unpack_state(packed["module"])
             module.eval()
             self.compact_model_ = CompactMLP.from_module(module)
+
+    @staticmethod
+    def _rename_legacy_state(state):
+        """Turn a pickled state into today's attributes: the partial_fit plan
+        travels as a dict, and pickles written before the fitted facts became
+        public attributes keep loading (their private names map to today's)."""
+        if isinstance(state.get("partial_fit_plan_"), dict):
+            state["partial_fit_plan_"] = PartialFitPlan(**state["partial_fit_plan_"])
+        for old, new in (("_n_weights_built", "n_weights_built_"),
+                         ("_hidden_sizes_built", "hidden_layer_sizes_built_")):
+            if old in state:
+                state.setdefault(new, state.pop(old))
+        if "_partial_steps_per_epoch" in state or "_partial_calls" in state:
+            calls = state.pop("_partial_calls", None)
+            spe = state.pop("_partial_steps_per_epoch", None)
+            steps = state.pop("_partial_steps", 0)
+            state.setdefault("partial_fit_plan_", None if calls is None
+                             else PartialFitPlan(spe, calls, steps))
 
     def __getattr__(self, name):
         # the torch/skorch engine is rebuilt on first use after unpickling

@@ -63,9 +63,9 @@ class MaskedLinear(nn.Linear):
 
     def apply_mask_(self):
         # runs after every optimizer step: multiplying by a float copy of the mask
-        # is ~7x faster than by the bool mask (measured: 0.011 vs 0.075 ms for
-        # 300 x 784); through .data, since a no_grad context costs more than the
-        # product on small layers
+        # avoids a bool-to-float conversion per step (several times faster, see
+        # benchmarks/PERFORMANCE.md, Training); through .data, since a no_grad
+        # context costs more than the product on small layers
         self.weight.data.mul_(self._mask_views()[0])
 
     def free_index(self):

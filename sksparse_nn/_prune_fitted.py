@@ -10,13 +10,11 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from skorch.callbacks import ProgressBar
 from skorch.helper import predefined_split
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ._surgery import shrink_dead_
 from .schedules import SCHEDULE_NAMES, PruneSchedule, get_schedule
@@ -24,12 +22,10 @@ from ._training import (
     LastGoodWeights,
     MagnitudePruning,
     SparsityLog,
-    TensorData,
     TrainSmaller,
     ValidationScore,
     selective_prune,
 )
-from ._training._runtime import fit_generators, torch_threads
 
 # rows per chunk when a whole data set goes through the training network at once
 _EVAL_CHUNK = 16_384
@@ -137,20 +133,13 @@ class _PruneFittedMixin:
                 or fine_tune_epochs < 0):
             raise ValueError(f"fine_tune_epochs must be None or an int >= 0, got "
                              f"{fine_tune_epochs!r}.")
-        X = self._as_float32(self._validate_X(X, reset=False))
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32)
+        X, _, sample_weight, y_t = self._prepare_refit_data(X, y, sample_weight)
         net = self.net_
         device = net.module_.linears[0].weight.device
-        y_t = self._encode_y(np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy(),
-                             first=False, classes=None).to(device)
-        w_t = None if sample_weight is None else torch.as_tensor(sample_weight, device=device)
-        data = TensorData(X if sp.issparse(X) else torch.as_tensor(X, device=device), y_t, w_t)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        _, net.shuffle_generator, net.module_.dropout_generator = fit_generators(seed, device)
+        data = self._tensor_data(X, y_t, sample_weight, device)
+        seed = self._draw_seed()
         epochs = max(1, self.max_iter // 10) if fine_tune_epochs is None else fine_tune_epochs
-        batch_size = min(200, len(data)) if self.batch_size == "auto" else self.batch_size
-        net.batch_size = min(batch_size, len(data))
+        self._prepare_net(net, self._batch_size(len(data)), seed, device)
         self._set_training_callbacks(net, None,
                                      max(epochs, 1) * math.ceil(len(data) / net.batch_size),
                                      1, epochs, None, seed, incremental=True, planned=False)
@@ -161,7 +150,7 @@ class _PruneFittedMixin:
                      "train_loss_after_fine_tune is a training loss, and no held-out loss "
                      "after the fine-tune exists (val_loss_after_fine_tune is None)",
         }
-        with torch_threads(self._n_threads(self._work_per_row(net, X))):
+        with self._training_threads(net, X):
             self._selective(net, data, data, float(tol), int(epochs), note)
         self._finalize(net)
         return self
@@ -238,27 +227,18 @@ class _PruneFittedMixin:
         check_is_fitted(self)
         target, sched, epochs = self._check_prune_args(
             target_sparsity, schedule, fine_tune_epochs, validation_fraction)
-        X = self._as_float32(self._validate_X(X, reset=False))  # CSR stays sparse
-        y = y.to_numpy() if hasattr(y, "iloc") else np.asarray(y)
-        check_consistent_length(X, y)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
-                                                 ensure_non_negative=True)
+        X, y, sample_weight, y_t = self._prepare_refit_data(X, y, sample_weight)
         net = self.net_
         device = net.module_.linears[0].weight.device
-        y_t = self._encode_y(y, first=False, classes=None).to(device)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = self._draw_seed()
         fit_idx, val_idx = self._prune_split(y, validation_fraction, seed)
 
         def part(idx):
             if idx is None:
                 return None
-            i = torch.as_tensor(idx, device=device)
-            rows = X[idx]
-            return TensorData(rows if sp.issparse(rows) else torch.as_tensor(rows, device=device),
-                              y_t[i],
-                              None if sample_weight is None
-                              else torch.as_tensor(sample_weight[idx], device=device))
+            return self._tensor_data(X[idx], y_t[torch.as_tensor(idx)],
+                                     None if sample_weight is None else sample_weight[idx],
+                                     device)
 
         train, valid = part(fit_idx), part(val_idx)
         if not self.sparsity_as_built_ < target:
@@ -271,7 +251,7 @@ class _PruneFittedMixin:
             return self
         # the schedule prunes the network as it is now (units already deleted are
         # gone): its target leaves (1 - target) of the weights as built
-        module_target = 1.0 - (1.0 - target) * self._n_weights_built / net.module_.n_weights()
+        module_target = 1.0 - (1.0 - target) * self.n_weights_built_ / net.module_.n_weights()
 
         record = {"target_sparsity": target, "schedule": sched, "fine_tune_epochs": epochs,
                   "sparsity_before": self.sparsity_,
@@ -384,16 +364,12 @@ class _PruneFittedMixin:
     def _prune_train(self, net, train, valid, schedule, target, epochs, seed):
         """The fine-tune of :meth:`prune` through ``_train`` (the engine of ``fit``).
         Returns False (after a warning) when it diverged or was interrupted."""
-        device = net.module_.linears[0].weight.device
-        _, net.shuffle_generator, net.module_.dropout_generator = fit_generators(seed, device)
-        batch_size = min(200, len(train)) if self.batch_size == "auto" else self.batch_size
-        net.batch_size = min(batch_size, len(train))
-        net.verbose = self.verbose
-        self._sync_training_params(net)
+        self._prepare_net(net, self._batch_size(len(train)), seed,
+                          net.module_.linears[0].weight.device)
         total_steps = epochs * math.ceil(len(train) / net.batch_size)
-        cbs = [("shrink", TrainSmaller()),  # first, as in fit
+        cbs = [("shrink", TrainSmaller()),
                ("last_good", LastGoodWeights()),
-               ("sparsity_log", SparsityLog(self._n_weights_built)),
+               ("sparsity_log", SparsityLog(self.n_weights_built_)),
                ("pruning", MagnitudePruning(schedule, target, total_steps, seed=seed))]
         if valid is not None:
             cbs.append(("valid_score", ValidationScore(self._score_kind())))
@@ -405,11 +381,11 @@ class _PruneFittedMixin:
         epochs_before = len(net.history)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with torch_threads(self._n_threads(self._work_per_row(net, train.X))):
-                self._train(net, train, epochs)
-        if self._diverged or len(net.history) - epochs_before < epochs:
+            with self._training_threads(net, train.X):
+                outcome = self._train(net, train, epochs)
+        if outcome != "done" or len(net.history) - epochs_before < epochs:
             what = ("diverged (lower learning_rate_init and call prune again)"
-                    if self._diverged else "was interrupted")
+                    if outcome == "diverged" else "was interrupted")
             warnings.warn(f"prune {what}; the model is kept as it was before the call.",
                           UserWarning)
             return False

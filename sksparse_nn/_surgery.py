@@ -60,6 +60,26 @@ def dead_units(module, threshold=0.0):
     return out
 
 
+@torch.no_grad()
+def units_on_paths(module):
+    """Per hidden layer, the units on a path of nonzero weights from an input to
+    an output (bool tensors). Deleting dead units (:func:`shrink_dead_`,
+    :func:`remove_dead_units`) removes none of them and folds the others into
+    biases, so the count is the same before and after."""
+    n_hidden = len(module.hidden_layer_sizes)
+    forward, reach = [], None
+    for layer in range(n_hidden):
+        nz = module.linears[layer].weight != 0
+        reach = nz.any(dim=1) if reach is None else nz[:, reach].any(dim=1)
+        forward.append(reach)
+    backward, reach = [None] * n_hidden, None
+    for layer in reversed(range(n_hidden)):
+        nz = module.linears[layer + 1].weight != 0
+        reach = nz.any(dim=0) if reach is None else nz[reach].any(dim=0)
+        backward[layer] = reach
+    return [f & b for f, b in zip(forward, backward)]
+
+
 def masked_dead_units(module):
     """Per hidden layer, the units whose incoming or outgoing weights are all
     masked (bool tensors): with the masks final they can never come back."""

@@ -95,10 +95,12 @@ def to_torch(estimator, full_input=True):
             head = "binary" if len(est.classes_) == 2 else "softmax"
         model = _ExportModel(network, index, head)
     else:
+        # the regressor's output step: predict() = output * y_scale_ + y_mean_, one
+        # column per output, flattened when the targets were 1-D (a float y_mean_)
         model = _ExportModel(network, index, "regression",
-                             y_mean=np.asarray(est._y_mean, dtype=np.float32),
-                             y_scale=np.asarray(est._y_scale, dtype=np.float32),
-                             squeeze=est._y_ndim == 1)
+                             y_mean=np.reshape(est.y_mean_, -1).astype(np.float32),
+                             y_scale=np.reshape(est.y_scale_, -1).astype(np.float32),
+                             squeeze=np.ndim(est.y_mean_) == 0)
     return model.eval()
 
 

@@ -239,13 +239,14 @@ def _fit_path(estimator, grid, X_tr, y_tr, w_tr, X_va, y_va, scorer, step_max_it
     ``stop_at``: index of the last step to fit (the CV estimators' refit).
     ``stop_below``: end the path once a step scores more than this below the
     best step so far (the stronger penalties that follow score lower still).
-    ``proximal_schedule``: ProximalL1 options (e.g. ``ramp_end``) for every step.
+    ``proximal_schedule``: an :class:`~sksparse_nn.schedules.L1Schedule` set as
+    ``l1_schedule`` for every step.
     Returns the fitted estimator after the last step and the per-step lists
     (input_l1s, supports, scores, epochs, fit times, estimators).
     """
     est = clone(estimator)
-    if proximal_schedule:
-        est._proximal_schedule = dict(proximal_schedule)
+    if proximal_schedule is not None:
+        est.set_params(l1_schedule=proximal_schedule)
     first_max_iter = est.get_params()["max_iter"]
     n_iter_no_change = est.get_params()["n_iter_no_change"]
     lams, supports, scores, epochs, times, models = [], [], [], [], [], []

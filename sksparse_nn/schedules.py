@@ -1,4 +1,8 @@
-"""Prune schedules: *when* connection weights are pruned, as a function of progress.
+"""Schedules: *when* connection weights are pruned, and when the L1 penalties act,
+as functions of progress.
+
+:class:`L1Schedule` times the ``l1`` / ``input_l1`` penalties (warm-up, ramp,
+re-weighting, frozen support). The prune schedules below time ``target_sparsity``.
 
 A schedule never touches a network. It answers two questions the pruning callback
 asks: at which optimizer steps are masks updated (:meth:`update_steps`, rounded up,
@@ -12,11 +16,14 @@ estimator's ``get_params(deep=True)``, so ``GridSearchCV`` can tune e.g.
 ``prune_schedule__end``.
 """
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 __all__ = [
+    "L1Schedule",
     "PruneSchedule",
     "OneShot",
     "Gradual",
@@ -24,6 +31,72 @@ __all__ = [
     "Dynamic",
     "get_schedule",
 ]
+
+
+class L1Schedule(BaseEstimator):
+    """When the ``l1`` and ``input_l1`` penalties act, as fractions of the training steps.
+
+    Pass one as the estimators' ``l1_schedule`` (None means these defaults).
+    Training runs in phases of the whole run (``max_iter`` epochs, or the
+    ``max_iter`` calls a stream of ``partial_fit`` calls plans): dense training
+    until ``warmup``; then the proximal L1 steps; the ``input_l1`` penalty grows
+    linearly from 0 at ``warmup`` to full strength at ``ramp_end``; at
+    ``reweight_at`` it is re-weighted adaptively (strong features are shrunk
+    less); from ``freeze_at`` on the support is frozen (weights that are zero
+    stay zero, the survivors train without the penalty's bias). Has no effect
+    when ``l1`` and ``input_l1`` are both 0.
+
+    Parameters
+    ----------
+    warmup : float in [0, 1], default=0.25
+        Fraction of the steps before any penalty acts. A network that has
+        learnt something first loses the right weights, not random ones.
+    ramp_end : float in [0, 1], default=0.3
+        Where ``input_l1`` reaches full strength (no ramp when <= ``warmup``).
+        A slower ramp drops features one at a time, weakest first (the CV
+        estimators use 0.6), at the cost of fewer steps at full strength.
+    reweight_at : float in [0, 1], default=0.5
+        When ``input_l1`` is re-weighted (adaptive group lasso): each surviving
+        feature's penalty is multiplied by ``(n_min / ||w_j||) ** gamma``, with
+        ``n_min`` the smallest surviving norm.
+    gamma : float >= 0, default=2.0
+        Exponent of the re-weighting; 0 switches it off.
+    freeze_at : float in [0, 1], default=0.8
+        Fraction of the steps after which the support is frozen. Early stopping
+        starts counting only after it.
+
+    Examples
+    --------
+    >>> from sksparse_nn import SparseMLPRegressor
+    >>> from sksparse_nn.schedules import L1Schedule
+    >>> reg = SparseMLPRegressor(input_l1=0.01,
+    ...                          l1_schedule=L1Schedule(ramp_end=0.6, reweight_at=0.65))
+    >>> reg.get_params()["l1_schedule__ramp_end"]
+    0.6
+    """
+
+    _parameter_constraints = {
+        "warmup": [Interval(Real, 0, 1, closed="both")],
+        "ramp_end": [Interval(Real, 0, 1, closed="both")],
+        "reweight_at": [Interval(Real, 0, 1, closed="both")],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "freeze_at": [Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(self, warmup=0.25, ramp_end=0.3, reweight_at=0.5, gamma=2.0, freeze_at=0.8):
+        self.warmup = warmup
+        self.ramp_end = ramp_end
+        self.reweight_at = reweight_at
+        self.gamma = gamma
+        self.freeze_at = freeze_at
+
+    def _check(self):
+        """Raise a ValueError naming the parameter when a value is out of range."""
+        try:
+            self._validate_params()
+        except Exception as exc:  # sklearn's InvalidParameterError is a ValueError
+            raise ValueError(f"L1Schedule: {exc}") from None
+        return self
 
 
 # the fewest mask updates a Gradual ramp gets when min_interval would space them out

@@ -1,8 +1,8 @@
 """Estimator core: exact zeros from L1, MLP-like attributes, sklearn clients,
 persistence, reproducibility, threads and RNG hygiene."""
 
-import io
 import pickle
+import re
 import warnings
 
 import joblib
@@ -31,6 +31,9 @@ def test_l1_gives_exact_zeros_at_dense_accuracy(cancer):
     # as built, the weights left on units that compaction deleted count too
     assert sum(sparse.nonzero_weights_) <= round((1 - sparse.sparsity_as_built_) * n_built)
     assert sum(sparse.nonzero_weights_) == sum(np.count_nonzero(c) for c in sparse.coefs_)
+    # sparsity_ is the zero fraction of coefs_, the weights the user sees
+    zeros = sum(int((c == 0).sum()) for c in sparse.coefs_)
+    assert sparse.sparsity_ == pytest.approx(zeros / sum(c.size for c in sparse.coefs_))
     # the stored model holds exactly the nonzeros counted
     assert np.count_nonzero(W) == sparse.compact_model_.n_nonzero()[0]
     assert sum(sparse.compact_model_.n_nonzero()) == sum(sparse.nonzero_weights_)
@@ -68,7 +71,8 @@ def test_mlp_like_attributes(digits):
     assert [b.shape for b in m.intercepts_] == [(32,), (16,), (10,)]
     assert len(m.loss_curve_) == m.n_iter_ == 15
     assert m.loss_curve_[-1] < m.loss_curve_[0]
-    assert m.validation_scores_ is None and m.best_loss_ == min(m.loss_curve_)
+    # as MLPClassifier: a best training loss without early stopping, none with it
+    assert m.validation_scores_ is None and isinstance(m.best_loss_, float)
     proba = m.predict_proba(Xte)
     assert proba.dtype == np.float64 and proba.shape == (len(Xte), 10)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -77,17 +81,24 @@ def test_mlp_like_attributes(digits):
 
 
 def test_early_stopping_restores_best(digits):
-    Xtr, _, ytr, _ = digits
-    m = SparseMLPClassifier((32,), early_stopping=True, n_iter_no_change=3, max_iter=200,
-                            learning_rate_init=0.01, random_state=0).fit(Xtr, ytr)
+    Xtr, Xte, ytr, _ = digits
+    kw = dict(hidden_layer_sizes=(32,), early_stopping=True, learning_rate_init=0.01,
+              random_state=0)
+    m = SparseMLPClassifier(n_iter_no_change=3, max_iter=200, **kw).fit(Xtr, ytr)
     assert m.n_iter_ < 200
     assert len(m.validation_scores_) == m.n_iter_
-    assert m.best_validation_score_ == max(m.validation_scores_)
-    # the restored weights are the best epoch's: re-score the validation split
-    net = m.net_
-    assert net.history[-1, "valid_score"] <= m.best_validation_score_
+    assert m.best_loss_ is None  # as MLPClassifier with early stopping
     best_epoch = int(np.argmax(m.validation_scores_))
-    assert best_epoch < m.n_iter_ - 1
+    assert best_epoch < m.n_iter_ - 1  # training went on past the best epoch
+    # the weights kept are the best epoch's: a fit (same split, same seed) that ends
+    # at that epoch predicts exactly the same
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        short = SparseMLPClassifier(n_iter_no_change=200, max_iter=best_epoch + 1,
+                                    **kw).fit(Xtr, ytr)
+    assert short.validation_scores_ == m.validation_scores_[:best_epoch + 1]
+    np.testing.assert_array_equal(m.predict_proba(Xte), short.predict_proba(Xte))
+    assert m.best_validation_score_ == short.validation_scores_[-1]
 
 
 def test_multioutput_regression_and_targets_scale(diabetes):
@@ -166,6 +177,62 @@ def test_clone_pickle_joblib_roundtrip(digits, tmp_path):
     assert again.n_iter_ == m.n_iter_ + 2
 
 
+def test_pickle_holds_no_optimizer_state(digits):
+    """A pickle stores the network, not Adam's moments (README: no optimizer state)."""
+    Xtr, _, ytr, _ = digits
+    m = SparseMLPClassifier((32,), max_iter=3, random_state=0).fit(Xtr, ytr)
+    assert b"exp_avg" in pickle.dumps(m.net_.optimizer_.state_dict())  # what to look for
+    data = pickle.dumps(m)
+    assert b"exp_avg" not in data
+    again = pickle.loads(data)
+    assert again.net_.optimizer_.state_dict()["state"] == {}  # a fresh optimizer
+
+
+def test_regressor_target_scaling_is_public_and_used_by_predict(diabetes):
+    """y_mean_ / y_scale_ are the training targets' mean and standard deviation
+    (weighted), of the shape of one target, and predict maps the network back
+    through them: fitting an affine copy of y gives the affine copy of predictions."""
+    Xtr, Xte, ytr, _ = diabetes
+    kw = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = SparseMLPRegressor(**kw).fit(Xtr, ytr)
+        b = SparseMLPRegressor(**kw).fit(Xtr, 3.0 * ytr - 40.0)
+        sw = np.arange(len(ytr)) % 3
+        w = SparseMLPRegressor(**kw).fit(Xtr, ytr, sample_weight=sw)
+        two = SparseMLPRegressor(**kw).fit(Xtr, np.column_stack([ytr, -ytr]))
+    assert isinstance(a.y_mean_, float) and isinstance(a.y_scale_, float)
+    assert a.y_mean_ == pytest.approx(ytr.mean()) and a.y_scale_ == pytest.approx(ytr.std())
+    assert b.y_mean_ == pytest.approx(3 * ytr.mean() - 40) and b.y_scale_ == pytest.approx(
+        3 * ytr.std())
+    np.testing.assert_allclose(b.predict(Xte), 3.0 * a.predict(Xte) - 40.0, rtol=1e-3,
+                               atol=1e-3 * b.y_scale_)
+    assert w.y_mean_ == pytest.approx(np.average(ytr, weights=sw))
+    assert two.y_mean_.shape == two.y_scale_.shape == (2,)
+    np.testing.assert_allclose(two.y_mean_, [ytr.mean(), -ytr.mean()])
+    assert two.predict(Xte).shape == (len(Xte), 2)
+
+
+def test_partial_fit_plan_counts_calls_and_survives_pickle(digits):
+    Xtr, Xte, ytr, _ = digits
+    m = SparseMLPClassifier((16,), max_iter=4, target_sparsity=0.6, random_state=0)
+    for _ in range(2):
+        m.partial_fit(Xtr, ytr, classes=np.arange(10))
+    steps = int(np.ceil(len(Xtr) / 200))
+    plan = m.partial_fit_plan_
+    assert (plan.calls, plan.steps, plan.steps_per_epoch) == (2, 2 * steps, steps)
+    again = pickle.loads(pickle.dumps(m))
+    assert again.partial_fit_plan_ == plan
+    for _ in range(2):  # the rest of the plan, after unpickling: the schedule ends
+        again.partial_fit(Xtr, ytr)
+    assert again.partial_fit_plan_.calls == 4
+    assert again.sparsity_as_built_ == pytest.approx(0.6, abs=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again.set_params(warm_start=True).fit(Xtr, ytr)
+    assert again.partial_fit_plan_ is None  # fit has no partial_fit plan
+
+
 def test_pandas_in_and_feature_names(cancer):
     Xtr, Xte, ytr, _ = cancer
     cols = [f"f{i}" for i in range(Xtr.shape[1])]
@@ -231,8 +298,10 @@ def test_verbose_logs_epochs_with_sparsity_and_progress_bar(digits, capsys):
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 "))]) == 2
     m = SparseMLPClassifier((16,), max_iter=1, verbose=2, random_state=0).fit(Xtr, ytr)
     err = capsys.readouterr().err
-    assert "it/s" in err or "/" in err  # tqdm's bar over batches
-    assert len(m.net_.history[-1, "batches"]) == int(np.ceil(len(Xtr) / 200))
+    n_batches = int(np.ceil(len(Xtr) / 200))
+    # tqdm's bar over the batches of an epoch: "k/7 [elapsed<remaining, rate]"
+    assert re.search(rf"\d+/{n_batches} \[", err)
+    assert len(m.net_.history[-1, "batches"]) == n_batches
     SparseMLPClassifier((16,), max_iter=1, random_state=0).fit(Xtr, ytr)
     assert capsys.readouterr().out == ""
 
@@ -254,17 +323,17 @@ def test_fits_in_threads_are_reproducible(digits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_large_float32_batches_take_the_torch_path_with_the_same_answers(cancer):
-    """float32 batches from TORCH_MIN_ROWS rows on run on torch's kernels (when the
-    torch build has them): same probabilities as float64, and NaN still raises."""
-    from sksparse_nn.inference import _kernels as _module
+def test_float32_batches_on_torch_kernels_give_the_float64_answers(cancer):
+    """A large float32 batch forced onto torch's kernels (``engine="torch"``)
+    predicts as float64 does, and NaN still raises."""
+    from sksparse_nn.inference._kernels import torch_kernels_ok
 
+    if not torch_kernels_ok():
+        pytest.skip("this torch build lacks the oneDNN kernels")
     Xtr, Xte, ytr, _ = cancer
     m = SparseMLPClassifier((32, 16), l1=1e-3, max_iter=20, random_state=0).fit(Xtr, ytr)
-    reps = -(-_module.TORCH_MIN_ROWS // len(Xte))
-    X = np.tile(Xte, (reps, 1))
-    assert m.compact_model_._engine(np.float32, len(X)) == (
-        "torch" if _module.torch_kernels_ok() else "numpy")
+    m.compact_model_.engine = "torch"
+    X = np.tile(Xte, (-(-2048 // len(Xte)), 1))
     X32 = X.astype(np.float32)
     np.testing.assert_allclose(m.predict_proba(X32), m.predict_proba(X32.astype(np.float64)),
                                rtol=1e-4, atol=1e-6)

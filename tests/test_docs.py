@@ -1,7 +1,8 @@
 """The documentation covers the package: every public name is in the API
 reference, its docstring passes the numpydoc checks the site enforces, every
 example renders in the gallery, every README benchmark block reaches the
-performance page. Fast: no Sphinx build (CI builds the site with -W)."""
+performance page, whose text (benchmarks/PERFORMANCE.md) names every benchmark
+script and block. Fast: no Sphinx build (CI builds the site with -W)."""
 
 import importlib
 import inspect
@@ -158,3 +159,16 @@ def test_performance_page_shows_every_readme_block():
     shifted = readme_blocks.render("<!-- NEW_THING:START -->\n##### A\n| x |\n"
                                    "<!-- NEW_THING:END -->")
     assert shifted.startswith("## New thing\n") and "\n### A\n" in shifted
+
+
+def test_performance_page_names_every_benchmark_script_and_block():
+    page = (ROOT / "benchmarks" / "PERFORMANCE.md").read_text(encoding="utf-8")
+    site_page = (DOCS / "performance.md").read_text(encoding="utf-8")
+    assert "{include} ../benchmarks/PERFORMANCE.md" in site_page
+    assert "<!-- readme-blocks -->" in site_page
+    scripts = {p.relative_to(ROOT).as_posix() for p in (ROOT / "benchmarks").glob("*.py")}
+    named = set(re.findall(r"`(benchmarks/[\w.]+\.py)`", page))
+    assert named == scripts, "PERFORMANCE.md must name exactly the benchmark scripts"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in re.findall(r"<!-- ([A-Z0-9_]+):START -->", readme):
+        assert f"`{name}`" in page, f"PERFORMANCE.md does not say which script writes {name}"

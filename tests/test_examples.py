@@ -54,6 +54,8 @@ def test_synthetic_regression_reaches_the_goal(tmp_path, capsys):
     assert out["ok"]
     model = out["model"]
     assert model.n_features_selected_ == 3
+    # --fast is a shorter run (80 epochs; the full one plans 200 and uses ~190)
+    assert model.n_iter_ <= 80
     for name in ("loss", "weights", "importances"):
         path = Path(out["files"][name])
         assert path.parent == tmp_path
@@ -86,9 +88,15 @@ def test_pruning_schedules(tmp_path):
 
 def test_selective_pruning(capsys):
     out = _main("selective_pruning")(fast=True)
+    # the units the records count are gone from the fitted networks
     record = out["fit"].selective_pruning_record_
-    assert record is not None and record["n_removed"] == len(record["removed"])
-    assert out["after_fit"].selective_pruning_record_ is not None
+    assert record["n_removed"] > 0
+    assert (sum(out["plain"].hidden_layer_sizes_) - sum(out["fit"].hidden_layer_sizes_)
+            == record["n_removed"])
+    later = out["after_fit"].selective_pruning_record_
+    assert later["n_removed"] > 0
+    assert (sum(out["sizes_before_prune"]) - sum(out["after_fit"].hidden_layer_sizes_)
+            == later["n_removed"])
     # prune_neurons fine-tunes on the data it selected on: no held-out "after" loss
     assert out["after_fit"].selective_pruning_record_["val_loss_after_fine_tune"] is None
     printed = capsys.readouterr().out

@@ -71,6 +71,40 @@ def test_skops_round_trip_regressor_and_refit(regressor, diabetes, tmp_path):
     assert refit.predict(Xte).shape == (len(Xte),)
 
 
+def test_skops_after_partial_fit_trusts_only_the_estimator(digits, tmp_path):
+    sio = pytest.importorskip("skops.io")
+    Xtr, Xte, ytr, _ = digits
+    m = SparseMLPClassifier((8,), max_iter=3, random_state=0)
+    m.partial_fit(Xtr, ytr, classes=np.arange(10))
+    data = sio.dumps(m)
+    assert sio.get_untrusted_types(data=data) == ["sksparse_nn._classes.SparseMLPClassifier"]
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert loaded.partial_fit_plan_ == m.partial_fit_plan_
+    loaded.partial_fit(Xtr, ytr)  # the stream goes on where it was
+    assert loaded.partial_fit_plan_.calls == 2
+
+
+def test_pickles_with_the_former_private_names_still_load(diabetes):
+    """Pickles written before y_mean_ / y_scale_ / n_weights_built_ were public."""
+    import pickle
+
+    Xtr, Xte, ytr, _ = diabetes
+    model = SparseMLPRegressor((8,), max_iter=3, random_state=0).fit(Xtr, ytr)
+    state = model.__getstate__()
+    old = dict(state)
+    old["_y_mean"] = np.array([old.pop("y_mean_")])
+    old["_y_scale"] = np.array([old.pop("y_scale_")])
+    old["_y_ndim"] = 1
+    old["_n_weights_built"] = old.pop("n_weights_built_")
+    old["_hidden_sizes_built"] = old.pop("hidden_layer_sizes_built_")
+    legacy = SparseMLPRegressor.__new__(SparseMLPRegressor)
+    legacy.__setstate__(pickle.loads(pickle.dumps(old)))
+    np.testing.assert_array_equal(legacy.predict(Xte), model.predict(Xte))
+    assert legacy.y_mean_ == model.y_mean_ and legacy.n_weights_built_ == model.n_weights_built_
+    legacy.set_params(warm_start=True, max_iter=2).fit(Xtr, ytr)  # trains on
+    assert legacy.n_iter_ == 5
+
+
 def test_skops_refuses_untrusted(binary):
     sio = pytest.importorskip("skops.io")
     model, _ = binary
@@ -137,6 +171,33 @@ def test_to_onnx_regressor(regressor, tmp_path):
     expected = model.predict(Xte)
     assert pred.shape == expected.shape
     np.testing.assert_allclose(pred, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_to_torch_regressor_reads_the_public_target_scaling(regressor, diabetes):
+    """The exported output step is ``network * y_scale_ + y_mean_``: shifting the
+    fitted attributes shifts predict and the exported module alike; 2-D targets
+    export with one column per output."""
+    import copy
+
+    from sksparse_nn.export import to_torch
+
+    model, Xte = regressor
+    X = torch.as_tensor(Xte, dtype=torch.float32)
+    moved = copy.deepcopy(model)
+    moved.y_mean_ = model.y_mean_ + 100.0
+    moved.y_scale_ = 2.0 * model.y_scale_
+    expected = 2.0 * (model.predict(Xte) - model.y_mean_) + model.y_mean_ + 100.0
+    np.testing.assert_allclose(moved.predict(Xte), expected, rtol=1e-6)
+    with torch.no_grad():
+        out = to_torch(moved)(X).numpy()
+    assert out.shape == (len(Xte),)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-3)
+    Xtr, _, ytr, _ = diabetes
+    two = SparseMLPRegressor((8,), max_iter=3, random_state=0).fit(
+        Xtr, np.column_stack([ytr, 10 * ytr]))
+    with torch.no_grad():
+        out = to_torch(two)(X).numpy()
+    np.testing.assert_allclose(out, two.predict(Xte), rtol=1e-5, atol=1e-3)
 
 
 def test_to_torch_and_to_onnx_guards(binary, cancer):

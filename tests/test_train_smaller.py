@@ -5,12 +5,14 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from skorch.callbacks import Callback
 from sklearn.datasets import make_classification
 
 from sksparse_nn import Gradual, SparseMLPClassifier
 from sksparse_nn._network import SparseMLP
 from sksparse_nn._surgery import expand_inputs_, shrink_dead_
-from sksparse_nn._training import TrainSmaller, optimizer_state_follows
+from sksparse_nn._estimator import _BaseSparseMLP
+from sksparse_nn._training import optimizer_state_follows
 
 
 def _masked_module():
@@ -93,19 +95,25 @@ def data():
 
 
 class _Spy:
-    """Records the first layer's shape after every TrainSmaller call."""
+    """Records the first layer's shape at every epoch end, after every other
+    epoch-end hook (a callback appended last to the estimator's list)."""
 
     def __init__(self, monkeypatch):
         self.shapes = []
-        orig = TrainSmaller.on_epoch_end
+        original = _BaseSparseMLP._set_training_callbacks
         spy = self
 
-        def on_epoch_end(self, net, **kwargs):
-            orig(self, net, **kwargs)
-            spy.shapes.append(tuple(net.module_.linears[0].weight.shape))
-            spy.after(net)
+        class Shapes(Callback):
+            def on_epoch_end(self, net, **kwargs):
+                spy.shapes.append(tuple(net.module_.linears[0].weight.shape))
+                spy.after(net)
 
-        monkeypatch.setattr(TrainSmaller, "on_epoch_end", on_epoch_end)
+        def set_callbacks(self, net, *args, **kwargs):
+            original(self, net, *args, **kwargs)
+            net.callbacks = list(net.callbacks) + [("spy", Shapes())]
+            net.initialize_callbacks()
+
+        monkeypatch.setattr(_BaseSparseMLP, "_set_training_callbacks", set_callbacks)
 
     def after(self, net):
         pass
@@ -199,12 +207,13 @@ def test_selective_fine_tune_restore_after_units_lost_their_inputs(data, monkeyp
         return [{"pass": 1, "layer": 1, "neuron": 0, "loss": after}], before, after
 
     def train(self, net, data, epochs):
-        real_train(self, net, data, epochs)
+        outcome = real_train(self, net, data, epochs)
         calls.append(epochs)
         if len(calls) == 2:  # the fine-tune: make it raise the loss
             with torch.no_grad():
                 for p in net.module_.linears[-1].parameters():
                     p.mul_(-20.0)
+        return outcome
 
     monkeypatch.setattr(base, "selective_prune", prune)
     monkeypatch.setattr(SparseMLPClassifier, "_train", train)

@@ -11,7 +11,39 @@
 * :class:`DelayedEarlyStopping` - skorch's ``EarlyStopping`` that starts counting
   only once the masks are final.
 * :class:`LastGoodWeights` - keeps the weights of the last finished epoch, to
-  restore after a diverged (NaN) loss.
+  restore after a diverged (NaN) loss or an interruption mid-epoch.
+
+No callback reads another's attributes, and their order in the list does not
+matter. What one needs from another goes through ``net.history``, as skorch's
+``EarlyStopping`` reads ``valid_loss`` (keys of the current epoch's row):
+
+==========================  ======================  ===================================
+key                         written by              meaning
+==========================  ======================  ===================================
+``masks_final``             MagnitudePruning        the schedule made its last update
+                                                    (masks only shrink from here on)
+``input_l1_shrinking``      ProximalL1              the input group lasso still acts on
+                                                    the first layer's columns (their
+                                                    positions must stay)
+``support_frozen``          ProximalL1              zeros of the L1 support are masked
+``best_weights_saved``      DelayedEarlyStopping    it holds a copy of the weights (of
+                                                    the current shapes) to restore
+``event_shrink``            TrainSmaller            units or input columns were cut
+``event_lr``                MagnitudePruning        the learning rate of the epoch
+``valid_score``             ValidationScore         accuracy / R^2 on the validation data
+``sparsity``,               SparsityLog             zero fraction, hidden units on a path
+``neurons_alive``                                   from an input to an output
+==========================  ======================  ===================================
+
+Each key is written before any ``on_epoch_end`` runs (at ``on_epoch_begin`` and
+when it changes during the epoch), so every reader sees the epoch's value
+whatever the order. The hooks are split by phase for the same reason: the
+proximal step is part of the optimizer step (a hook of the optimizer, before any
+``on_batch_end``); masks change in ``on_batch_end`` (only :class:`MagnitudePruning`
+does); shapes change only in ``on_epoch_end`` (only :class:`TrainSmaller`); and
+copies of the weights are taken at the next ``on_epoch_begin``, when every
+epoch-end hook has acted. Early stopping decides at ``on_epoch_end`` and stops
+at the next ``on_epoch_begin``, so every callback sees the last epoch end.
 """
 
 import copy
@@ -20,8 +52,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
-from .._surgery import dead_units, shrink_dead_
-from ._net import NonFiniteLossError
+from .._surgery import shrink_dead_, units_on_paths
+from ..schedules import L1Schedule
 from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
 from ._pruning import input_rms, magnitude_masks, regrow_masks
 
@@ -32,38 +64,43 @@ def _lr(optimizer):
 
 class ProximalL1(Callback):
     """Proximal steps for ``l1`` (every connection weight) and ``input_l1`` (group
-    lasso over each input feature's outgoing weights).
+    lasso over each input feature's outgoing weights), timed by an
+    :class:`~sksparse_nn.schedules.L1Schedule` (``schedule``; None: its defaults).
 
-    For ``input_l1`` the penalty is switched on after ``warmup`` of the training
-    steps and ramped up linearly to full strength at ``ramp_end`` (a sudden full
-    penalty on a trained network can knock out every feature at once, and features
-    that act only through interactions, e.g. XOR, have no gradient to come back
-    from zero; the CV estimators ramp to 60% and re-weight at 65%, so that along
-    their path features drop one at a time, weakest first). At ``reweight_at``
-    it is re-weighted adaptively (the adaptive group
-    lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min`` the smallest surviving
-    column norm, so no survivor is penalised more than before and strong features
-    lose the shrinkage bias). After ``freeze_at`` of the steps (when
-    ``total_steps`` is known, i.e. in fit) the support is frozen - zeros stay
-    exactly zero through the masks - and the survivors are no longer shrunk, so
-    they are fitted without the penalty's bias.
+    Both penalties start after ``warmup`` of the training steps; ``input_l1`` is
+    ramped up linearly to full strength at ``ramp_end`` (a sudden full penalty on
+    a trained network can knock out every feature at once, and features that act
+    only through interactions, e.g. XOR, have no gradient to come back from
+    zero). At ``reweight_at`` it is re-weighted adaptively (the adaptive group
+    lasso: weight ``(n_min / ||w_j||)^gamma`` with ``n_min`` the smallest
+    surviving column norm, so no survivor is penalised more than before and
+    strong features lose the shrinkage bias). After ``freeze_at`` of the steps
+    (when ``total_steps`` is known, i.e. in a planned run) the support is frozen
+    - zeros stay exactly zero through the masks - and the survivors are no
+    longer shrunk, so they are fitted without the penalty's bias.
+
+    The proximal step is part of the optimizer step (a proximal Adam step, see
+    :mod:`._proximal`): it runs as the optimizer's post-step hook, registered
+    while training runs, so it acts after every step and before any callback's
+    ``on_batch_end`` (a mask update at the same step sees the thresholded
+    weights whatever the order of the callbacks). ``start_step``: optimizer
+    steps of the plan already done (a ``partial_fit`` stream resumes there).
+    Publishes ``input_l1_shrinking`` and ``support_frozen`` in the history.
     """
 
-    def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, warmup=0.25,
-                 reweight_at=0.5, gamma=2.0, freeze_at=0.8, ramp_end=0.3):
+    def __init__(self, l1=0.0, input_l1=0.0, total_steps=None, schedule=None, start_step=0):
         self.l1 = l1
         self.input_l1 = input_l1
         self.total_steps = total_steps
-        self.warmup = warmup
-        self.reweight_at = reweight_at
-        self.gamma = gamma
-        self.freeze_at = freeze_at
-        self.ramp_end = ramp_end
+        self.schedule = schedule
+        self.start_step = start_step
 
     def initialize(self):
-        self.step_ = 0
+        self.schedule_ = L1Schedule() if self.schedule is None else self.schedule
+        self.step_ = int(self.start_step)
         self.group_weights_ = None
         self.frozen_ = False
+        self._hook = None
         return self
 
     def _progress(self):
@@ -71,16 +108,39 @@ class ProximalL1(Callback):
             return 1.0
         return self.step_ / self.total_steps
 
-    def on_batch_end(self, net, training=False, **kwargs):
-        if not training:
-            return
+    # ------------------------------------------------------------ skorch hooks
+    def on_train_begin(self, net, **kwargs):
+        self._remove_hook()
+        self._hook = net.optimizer_.register_step_post_hook(
+            lambda optimizer, args, kwargs: self._after_step(net))
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._publish(net)
+
+    def on_train_end(self, net, **kwargs):
+        self._remove_hook()
+
+    def _remove_hook(self):
+        if getattr(self, "_hook", None) is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def _publish(self, net):
+        net.history.record("support_frozen", self.frozen_)
+        net.history.record("input_l1_shrinking", self.input_l1 > 0 and not self.frozen_)
+
+    # ------------------------------------------------------------ the step
+    def _after_step(self, net):
         self.step_ += 1
+        if self.frozen_:
+            return
         opt = net.optimizer_
         lr = _lr(opt)
         module = net.module_
-        if self.frozen_:
-            return
-        if self.l1 > 0 and self._progress() >= self.warmup:
+        if module.masked:  # threshold what the step left free (masks first, as a step ends)
+            module.apply_masks_()
+        sched = self.schedule_
+        if self.l1 > 0 and self._progress() >= sched.warmup:
             group = opt.param_groups[0]
             beta2, eps = group["betas"][1], group["eps"]
             step = None  # one step count for all layers (one optimizer, one step)
@@ -95,8 +155,17 @@ class ProximalL1(Callback):
                                      lr * self.l1, index=linear.free_index())
         if self.input_l1 > 0:
             self._input_group_step(net, module.linears[0], lr)
-        if self.total_steps and self._progress() >= self.freeze_at:
+        if self.total_steps and self._progress() >= sched.freeze_at:
             self._freeze(module)
+            self._publish(net)
+
+    def complete_plan(self, net):
+        """The plan ended with fewer steps than planned (a ``partial_fit`` stream of
+        smaller blocks): freeze the support now, as the plan's end would have."""
+        if self.total_steps and not self.frozen_:
+            self._freeze(net.module_)
+            if len(net.history):
+                self._publish(net)
 
     @torch.no_grad()
     def _freeze(self, module):
@@ -113,22 +182,23 @@ class ProximalL1(Callback):
 
     @torch.no_grad()
     def _input_group_step(self, net, first, lr):
+        sched = self.schedule_
         progress = self._progress()
-        if progress < self.warmup:
+        if progress < sched.warmup:
             return
         W = first.weight.data
         denom = adam_denominator(net.optimizer_, first.weight)
         if denom is None:
             return
         strength = self.input_l1
-        if self.total_steps and self.ramp_end > self.warmup and progress < self.ramp_end:
-            strength *= (progress - self.warmup) / (self.ramp_end - self.warmup)
+        if self.total_steps and sched.ramp_end > sched.warmup and progress < sched.ramp_end:
+            strength *= (progress - sched.warmup) / (sched.ramp_end - sched.warmup)
         scale = denom.mean(dim=0)  # one preconditioner per group (input column)
         thr = lr * strength * np.sqrt(W.shape[0]) / scale
         if self.group_weights_ is not None:
             thr = thr * self.group_weights_
         group_soft_threshold_(W, torch.nan_to_num(thr, posinf=1e30), dim=0)
-        if self.group_weights_ is None and progress >= self.reweight_at and self.gamma:
+        if self.group_weights_ is None and progress >= sched.reweight_at and sched.gamma:
             # measured after the prox step: a dropped column is exactly zero here
             # (after the optimizer step Adam's momentum has moved it off zero again)
             norms = torch.linalg.vector_norm(W, dim=0)
@@ -137,7 +207,7 @@ class ProximalL1(Callback):
             if bool(alive.any()):
                 # relative to the weakest survivor: weights <= 1, so re-weighting
                 # only lifts the shrinkage of strong features, never kills one
-                wts[alive] = (norms[alive].min() / norms[alive]).pow(self.gamma)
+                wts[alive] = (norms[alive].min() / norms[alive]).pow(sched.gamma)
             self.group_weights_ = wts
 
 
@@ -151,18 +221,21 @@ LR_CEILING = 5e-3
 class MagnitudePruning(Callback):
     """Applies a :mod:`~sksparse_nn.schedules` schedule to the network's masks.
 
-    ``total_steps`` (optimizer steps of the whole fit) is set by the estimator.
-    Records ``prune_events_``: ``(step, sparsity)`` after every update.
+    ``total_steps`` (optimizer steps of the whole plan) is set by the estimator;
+    ``start_step``: steps of the plan already done (a ``partial_fit`` stream
+    resumes there). Records ``prune_events_``: ``(step, sparsity)`` after every
+    update. Publishes ``masks_final`` and ``event_lr`` in the history.
     """
 
-    def __init__(self, schedule, target_sparsity, total_steps, seed=0):
+    def __init__(self, schedule, target_sparsity, total_steps, seed=0, start_step=0):
         self.schedule = schedule
         self.target_sparsity = target_sparsity
         self.total_steps = total_steps
         self.seed = seed
+        self.start_step = start_step
 
     def initialize(self):
-        self.step_ = 0
+        self.step_ = int(self.start_step)
         steps = self.schedule.update_steps(self.total_steps)
         self.updates_ = set(int(s) for s in steps)
         self.final_step_ = int(max(steps)) if len(steps) else 0
@@ -184,6 +257,9 @@ class MagnitudePruning(Callback):
         for group in net.optimizer_.param_groups:  # the configured step again
             group["lr"] = net.lr
 
+    def _final(self):
+        return self.step_ >= self.final_step_
+
     def _planned_sparsity(self):
         progress = self.step_ / max(self.total_steps, 1)
         if self.step_ >= self.final_step_ and self.step_ > 0:
@@ -198,13 +274,18 @@ class MagnitudePruning(Callback):
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
 
+    def on_epoch_begin(self, net, **kwargs):
+        net.history.record("masks_final", self._final())
+        # "the weights at the end of epoch r" are those the next epoch starts from
+        # (every epoch-end hook has acted on them)
+        rewind = self.schedule.rewind_epoch
+        if (rewind is not None and len(net.history) - 1 == int(rewind)
+                and self.rewind_state_ is None):
+            self.rewind_state_ = [lin.weight.detach().clone() for lin in net.module_.linears]
+
     def on_epoch_end(self, net, **kwargs):
         # the step Adam took this epoch, as skorch's LRScheduler records it
         net.history.record("event_lr", float(net.optimizer_.param_groups[0]["lr"]))
-        epoch = len(net.history)
-        rewind = self.schedule.rewind_epoch
-        if rewind is not None and epoch == int(rewind) and self.rewind_state_ is None:
-            self.rewind_state_ = [lin.weight.detach().clone() for lin in net.module_.linears]
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         if not training:
@@ -215,6 +296,18 @@ class MagnitudePruning(Callback):
             self._update(net)
             self.last_X_ = None  # no reference to a mini-batch between updates
             self._set_lr(net)
+            if self.step_ == self.final_step_:
+                net.history.record("masks_final", True)
+
+    def complete_plan(self, net):
+        """The plan ended with fewer steps than planned (a ``partial_fit`` stream of
+        smaller blocks): make the schedule's final update now, so the network is
+        at ``target_sparsity`` whatever the block sizes."""
+        if not self._final():
+            self.step_ = self.final_step_
+            self._update(net)
+            if len(net.history):
+                net.history.record("masks_final", True)
 
     @torch.no_grad()
     def _update(self, net):
@@ -270,13 +363,16 @@ class MagnitudePruning(Callback):
 
 class ValidationScore(Callback):
     """Records ``valid_score`` (accuracy for classifiers, R^2 for regressors)
-    from the validation batches' predictions."""
+    from the validation batches' predictions, as soon as the last validation
+    batch is in (before any ``on_epoch_end``: early stopping reads it there)."""
 
     def __init__(self, kind):
         self.kind = kind
 
-    def on_epoch_begin(self, net, **kwargs):
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
         self.preds_, self.ys_, self.ws_ = [], [], []
+        self.n_valid_ = 0 if dataset_valid is None else len(dataset_valid)
+        self.seen_ = 0
 
     def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
         if training:
@@ -285,10 +381,15 @@ class ValidationScore(Callback):
         self.ys_.append(batch[1])
         if batch[2] is not None:
             self.ws_.append(batch[2])
+        self.seen_ += batch[1].shape[0]
+        if self.seen_ >= self.n_valid_:
+            self._record(net)
 
     def on_epoch_end(self, net, **kwargs):
-        if not self.preds_:
-            return
+        if self.preds_:  # a validation set of unknown length: score what came
+            self._record(net)
+
+    def _record(self, net):
         p = torch.cat(self.preds_).double()
         y = torch.cat(self.ys_)
         w = torch.cat(self.ws_).double() if self.ws_ else torch.ones(len(y), dtype=torch.float64,
@@ -330,46 +431,47 @@ def optimizer_state_follows(optimizer):
 class TrainSmaller(Callback):
     """Trains the rest of the fit on the network without its dead parts.
 
-    At the end of an epoch in which the masks are final (the prune schedule made
-    its last update; afterwards masks only shrink), hidden units whose incoming or
-    outgoing weights are all masked are deleted (their constant output folded into
-    the next bias) and input columns that no unit reads are no longer gathered.
-    Parameter objects stay, their Adam moments are sliced with them, and the
-    function computed is unchanged, so training goes on as before, only on
-    smaller matrices: a 98%-sparse (300, 100) MNIST network spends the last 40%
-    of its epochs at about two thirds of the cost. The estimator widens the input back
-    after training (``sksparse_nn._surgery.expand_inputs_``); sparsity keeps counting the
-    removed units' weights (``retired_nonzero``).
+    At the end of an epoch in which the masks are final (``masks_final`` in the
+    history is not False: the prune schedule made its last update; afterwards
+    masks only shrink), hidden units whose incoming or outgoing weights are all
+    masked are deleted (their constant output folded into the next bias) and
+    input columns that no unit reads are no longer gathered. Parameter objects
+    stay, their Adam moments are sliced with them, and the function computed is
+    unchanged, so training goes on as before, only on smaller matrices (see
+    benchmarks/PERFORMANCE.md, Training). The estimator widens the input back
+    after training (``sksparse_nn._surgery.expand_inputs_``); sparsity keeps
+    counting the removed units' weights (``retired_nonzero``). Records
+    ``event_shrink``.
 
-    Must come first among the callbacks: the weight snapshots that
-    ``LastGoodWeights`` and early stopping take at the same epoch end must see
-    the smaller network. Skipped for batch norm networks, while an input group
-    lasso is still shrinking columns (inputs only), once early stopping holds a
-    snapshot of the current shapes, and when the weights are not finite.
+    The only callback that changes shapes, and only at ``on_epoch_end``: copies
+    of the weights are taken at the next ``on_epoch_begin`` (LastGoodWeights,
+    early stopping) and so always see the smaller network. Skipped for batch
+    norm networks (a unit's training-mode output is not the folded constant),
+    while the input group lasso still shrinks columns (``input_l1_shrinking``:
+    inputs only), and once early stopping holds a copy of the current shapes
+    (``best_weights_saved``: it must load into this network at the end).
     """
 
     def on_epoch_end(self, net, **kwargs):
         module = net.module_
-        if module.batch_norm:
+        row = net.history[-1]
+        if (module.batch_norm or row.get("masks_final") is False
+                or row.get("best_weights_saved")):
             return
-        cbs = dict(net.callbacks_)
-        pruning = cbs.get("pruning")
-        if pruning is not None and pruning.step_ < pruning.final_step_:
-            return
-        if getattr(cbs.get("stopping"), "best_model_weights_", None) is not None:
-            return
-        with torch.no_grad():
-            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
-                return
-        prox = cbs.get("proximal")
-        shrink_dead_(module, inputs=prox is None or prox.input_l1 == 0 or prox.frozen_,
-                     on_resize=optimizer_state_follows(net.optimizer_))
+        # TorchNet checks at the end of every training pass that the weights are
+        # finite (a non-finite network never gets here)
+        cut = shrink_dead_(module, inputs=not row.get("input_l1_shrinking", False),
+                           on_resize=optimizer_state_follows(net.optimizer_))
+        if cut:
+            net.history.record("event_shrink", True)
 
 
 class SparsityLog(Callback):
     """Records ``sparsity`` (fraction of zero connection weights, counted against the
-    network as built) and ``neurons_alive`` (hidden units with nonzero incoming and
-    outgoing weights) at the end of every epoch."""
+    network as built) and ``neurons_alive`` (hidden units on a path of nonzero
+    weights from an input to an output) at the end of every epoch. Both counts
+    are the same before and after :class:`TrainSmaller` cuts dead parts, so the
+    order of the two callbacks does not matter."""
 
     def __init__(self, n_weights_built):
         self.n_weights_built = n_weights_built
@@ -379,39 +481,81 @@ class SparsityLog(Callback):
         module = net.module_
         nnz = sum(module.n_nonzero(retired=True))
         net.history.record("sparsity", 1.0 - nnz / self.n_weights_built)
-        alive = 0
-        for dead_in, dead_out in dead_units(module, 0.0):
-            alive += int((~(dead_in | dead_out)).sum())
-        net.history.record("neurons_alive", alive)
+        net.history.record("neurons_alive", int(sum(int(a.sum()) for a in units_on_paths(module))))
 
 
 class DelayedEarlyStopping(EarlyStopping):
     """skorch ``EarlyStopping`` that ignores epochs before ``start_epoch`` (while a
-    prune schedule is still changing the masks, the loss is not comparable)."""
+    prune schedule is still changing the masks, the loss is not comparable).
+
+    Two moments move, so that the order of the callbacks does not matter: the
+    copy of the best weights is taken at the start of the next epoch (when every
+    epoch-end hook, e.g. :class:`TrainSmaller`'s cut, has acted on them), and
+    the stop (skorch's ``KeyboardInterrupt``) comes at the start of the next
+    epoch too (every callback has seen the last epoch end; the new epoch's row
+    is dropped before it starts). Publishes ``best_weights_saved``.
+    """
 
     def __init__(self, start_epoch=0, **kwargs):
         super().__init__(**kwargs)
         self.start_epoch = start_epoch
 
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.copy_due_ = False
+        self.stop_due_ = False
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self.stop_due_:
+            self.stop_due_ = False
+            del net.history[-1]  # the epoch that never ran
+            raise KeyboardInterrupt
+        if self.copy_due_:
+            self.best_model_weights_ = copy.deepcopy(net.module_.state_dict())
+            self.copy_due_ = False
+        if self.load_best:
+            net.history.record("best_weights_saved", self.best_model_weights_ is not None)
+
     def on_epoch_end(self, net, **kwargs):
         if len(net.history) <= self.start_epoch:
             return
-        super().on_epoch_end(net, **kwargs)
+        best, load_best = self.best_epoch_, self.load_best
+        self.load_best = False  # skorch would copy the weights now: see the class doc
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            self.stop_due_ = True
+        finally:
+            self.load_best = load_best
+        if load_best and self.best_epoch_ != best:
+            self.copy_due_ = True
+
+    def on_train_end(self, net, **kwargs):
+        # improved in the last epoch: the current weights are the best ones
+        super().on_train_end(net, **kwargs)
+        self.copy_due_ = self.stop_due_ = False
 
 
 class LastGoodWeights(Callback):
-    """Keeps a copy of the module's state at the end of every finished epoch."""
+    """Keeps a copy of the module's state as each epoch starts (the weights of the
+    last finished epoch, as every epoch-end hook left them).
 
-    def on_train_begin(self, net, **kwargs):
+    After an interruption mid-epoch (a Ctrl-C can land between an optimizer step
+    and the masks) it loads that copy back at ``on_train_end`` and rebuilds the
+    optimizer, unless early stopping holds best weights to load instead
+    (``best_weights_saved``). After a diverged loss training stops by an
+    exception (no ``on_train_end``): the estimator loads the copy (``state_``,
+    from the end of epoch ``epoch_``).
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
         self.state_ = copy.deepcopy(net.module_.state_dict())
-        self.epoch_ = len(net.history)
+        self.epoch_ = len(net.history) - 1
 
-    def on_epoch_end(self, net, **kwargs):
-        state = net.module_.state_dict()
-        # the last step of an epoch can make weights non-finite while its loss was
-        # still finite: never keep those, and stop here (there may be no next loss)
-        if not all(bool(torch.isfinite(v).all()) for v in state.values()
-                   if v.is_floating_point()):
-            raise NonFiniteLossError(len(net.history), float("nan"))
-        self.state_ = copy.deepcopy(state)
-        self.epoch_ = len(net.history)
+    def on_train_end(self, net, **kwargs):
+        hist = net.history
+        if not len(hist) or "train_loss" in hist[-1] or not hasattr(self, "state_"):
+            return  # no unfinished epoch
+        if not hist[-1].get("best_weights_saved"):
+            net.module_.load_state_dict(self.state_)
+        net.initialize_optimizer()

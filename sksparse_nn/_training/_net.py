@@ -3,7 +3,8 @@
 :class:`TorchNet` is a small ``skorch.NeuralNet`` subclass that keeps skorch's
 callbacks, history, ``ValidSplit``, ``EarlyStopping`` and ``ProgressBar`` but feeds
 batches as slices of whole tensors (skorch's default per-sample ``Dataset`` +
-``collate`` costs about 3x the training time of scikit-learn's MLP on small nets),
+``collate`` is a Python call per sample, which dominates on small nets; see
+benchmarks/PERFORMANCE.md, Training),
 computes a (sample-weighted) per-sample loss, keeps masked weights at zero after
 every optimizer step, and detects a non-finite loss in the batch where it happens.
 
@@ -19,6 +20,7 @@ import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog
+from skorch.utils import TeeGenerator
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -219,8 +221,18 @@ class TorchNet(NeuralNet):
         return {"loss": loss, "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
+        """One optimizer step, with skorch's hook where skorch fires it:
+        ``on_grad_computed`` after the backward pass, before the step (e.g.
+        skorch's ``GradientNormClipping`` clips there). No closure is passed to
+        the optimizer (Adam calls it once, so it would only add a call); then the
+        masks are re-applied, since the step moves masked weights off zero."""
         self.optimizer_.zero_grad(set_to_none=True)
         step = self.train_step_single(batch)
+        grad_cbs = self._grad_callbacks()
+        if grad_cbs:
+            named = TeeGenerator(self.get_all_learnable_params())
+            for cb in grad_cbs:
+                cb.on_grad_computed(self, named_parameters=named, batch=batch, training=True)
         self.optimizer_.step()
         if self.module_.masked:
             self.module_.apply_masks_()
@@ -263,11 +275,20 @@ class TorchNet(NeuralNet):
                 self.history.record_batch(prefix + "_batch_size", bs)
             for cb in batch_cbs[1]:
                 cb.on_batch_end(self, batch=batch, training=training, **step)
+        if training:
+            # the last step of an epoch can make weights non-finite while its loss
+            # was still finite: caught here, before any epoch-end hook sees them
+            # (and whatever a later epoch or the end of training would show)
+            with torch.no_grad():
+                if not all(bool(torch.isfinite(p).all()) for p in self.module_.parameters()):
+                    raise NonFiniteLossError(len(self.history), float("nan"))
         self.history.record(prefix + "_batch_count", n_batches)
         if count:
             self.history.record(prefix + "_loss", total / count)
 
     def _batch_callbacks(self):
+        """The callbacks that define a batch hook (the others are not called per
+        batch: a call per batch and callback costs as much as a small step)."""
         begin, end = [], []
         for _, cb in self.callbacks_:
             if type(cb).on_batch_begin is not Callback.on_batch_begin:
@@ -275,3 +296,12 @@ class TorchNet(NeuralNet):
             if type(cb).on_batch_end is not Callback.on_batch_end:
                 end.append(cb)
         return begin, end
+
+    def _grad_callbacks(self):
+        cached = self.__dict__.get("_grad_cbs")
+        if cached is not None and cached[0] is self.callbacks_:
+            return cached[1]
+        cbs = [cb for _, cb in self.callbacks_
+               if type(cb).on_grad_computed is not Callback.on_grad_computed]
+        self.__dict__["_grad_cbs"] = (self.callbacks_, cbs)
+        return cbs

@@ -15,8 +15,9 @@ def top_k_mask(scores, k):
     """Boolean mask of exactly ``k`` largest entries of a 1-D tensor; negative entries
     (already pruned) rank below all others, ties go by position. On the CPU the
     threshold comes from numpy's introselect over the non-negative entries only
-    (the many equal negative ones slow introselect down up to 10x), several
-    times faster than ``torch.topk`` for the large ``k`` of pruning."""
+    (the many equal negative ones slow introselect down), faster than
+    ``torch.topk`` for the large ``k`` of pruning (benchmarks/PERFORMANCE.md,
+    Training)."""
     n = scores.numel()
     k = max(0, min(int(k), n))
     if k == 0:
@@ -53,7 +54,7 @@ _SAMPLE = 8192
 def _bracketed_kth_largest(a, k):
     """The ``k``-th largest entry of the 1-D array ``a``, exactly, found by ranking
     a strided sample to bracket it, counting the entries above the bracket and
-    selecting among the few inside it: 2x faster than a selection over the whole
+    selecting among the few inside it: less work than a selection over the whole
     array (a pruning update ranks all weights of the network). The caller
     guarantees a non-negative answer (at least ``k`` entries >= 0); the negative
     (already pruned) entries stay out of the bracket. None when the bracket
