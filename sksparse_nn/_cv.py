@@ -28,7 +28,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._classes import SparseMLPClassifier, SparseMLPRegressor
+from ._classes import SparseMLPClassifier, SparseMLPRegressor, _predict_doc
+from ._docstrings import fill_doc
 from ._estimator import _BaseSparseMLP
 from .feature_selection import _fit_path, _grid
 from .schedules import L1Schedule
@@ -92,6 +93,16 @@ def _fold_path(template, X, y, sample_weight, train, test, grid, scorer, step_ma
     support = np.repeat(np.asarray(supports)[-1:], len(grid), axis=0)
     support[:n] = supports
     return scores, support
+
+
+def _refit_method(name, summary, returns, description):
+    """A prediction method that validates ``X`` and hands it to the refitted
+    model's method ``name`` (with the shared prediction docstring)."""
+    def method(self, X):
+        return getattr(self.best_estimator_, name)(self._refit_input(X))
+
+    method.__name__ = name
+    return _predict_doc(summary, returns, description)(method)
 
 
 class _BaseSparseMLPCV(BaseEstimator):
@@ -301,21 +312,9 @@ class _BaseSparseMLPCV(BaseEstimator):
                           dtype=(np.float32, np.float64), ensure_min_samples=1)
         return X
 
-    def predict(self, X):
-        """Predict with the model refitted at ``input_l1_``.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values or class labels.
-        """
-        X = self._refit_input(X)
-        return self.best_estimator_.predict(X)
+    predict = _refit_method("predict", "Predict with the model refitted at ``input_l1_``.",
+                            "y : ndarray of shape (n_samples,) or (n_samples, n_outputs)",
+                            "Predicted values or class labels.")
 
     # ----------------------------------------------------------- delegation
     @property
@@ -400,10 +399,6 @@ class SparseMLPRegressorCV(RegressorMixin, _BaseSparseMLPCV):
         Epochs of every warm-started step after the first ("auto": see above).
     n_jobs : int or None, default=None
         Folds fitted in parallel (joblib processes); None is one at a time.
-    l1, l2, dropout, batch_norm, early_stopping, validation_fraction, \
-n_iter_no_change, prune_schedule, target_sparsity, neuron_threshold, \
-selective_pruning_tol, device, verbose, n_threads
-        As in :class:`~sksparse_nn.SparseMLPRegressor`; passed to every fit.
     max_iter : int or "auto", default="auto"
         Epochs of the first value of the path ("auto": see above).
     batch_size : int or "auto", default="auto"
@@ -438,14 +433,7 @@ selective_pruning_tol, device, verbose, n_threads
         Mean held-out score at ``input_l1_``.
     best_estimator_ : SparseMLPRegressor
         The model fitted on all the data along the path up to ``input_l1_``.
-    feature_importances_ : ndarray of shape (n_features,)
-        Of ``best_estimator_``: exactly 0 for dropped features.
-    n_features_selected_ : int
-        Features ``best_estimator_`` reads.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Column names, when ``X`` was a DataFrame with string column names.
+{fitted_tail}
 
     Every other fitted attribute of :class:`~sksparse_nn.SparseMLPRegressor`
     (``coefs_``, ``intercepts_``, ``sparsity_``, ``compact_model_``, ...) is
@@ -508,10 +496,6 @@ class SparseMLPClassifierCV(ClassifierMixin, _BaseSparseMLPCV):
         Epochs of every warm-started step after the first.
     n_jobs : int or None, default=None
         Folds fitted in parallel (joblib processes).
-    l1, l2, dropout, batch_norm, early_stopping, validation_fraction, \
-n_iter_no_change, prune_schedule, target_sparsity, neuron_threshold, \
-selective_pruning_tol, device, verbose, n_threads
-        As in :class:`~sksparse_nn.SparseMLPClassifier`; passed to every fit.
     max_iter : int or "auto", default="auto"
         Epochs of the first value of the path.
     batch_size : int or "auto", default="auto"
@@ -532,14 +516,7 @@ n_features_selected_path_, support_path_, best_index_, input_l1_, best_score_
         As in :class:`SparseMLPRegressorCV`.
     best_estimator_ : SparseMLPClassifier
         The model fitted on all the data along the path up to ``input_l1_``.
-    feature_importances_ : ndarray of shape (n_features,)
-        Of ``best_estimator_``: exactly 0 for dropped features.
-    n_features_selected_ : int
-        Features ``best_estimator_`` reads.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features,)
-        Column names, when ``X`` was a DataFrame with string column names.
+{fitted_tail}
 
     See Also
     --------
@@ -573,37 +550,13 @@ n_features_selected_path_, support_path_, best_index_, input_l1_, best_score_
                 "needs samples of at least 2 classes.")
         return y
 
-    def predict_proba(self, X):
-        """Class probabilities of the model refitted at ``input_l1_``.
+    predict_proba = _refit_method(
+        "predict_proba", "Class probabilities of the model refitted at ``input_l1_``.",
+        "proba : ndarray of shape (n_samples, n_classes)", "Columns ordered as ``classes_``.")
 
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns ordered as ``classes_``.
-        """
-        X = self._refit_input(X)
-        return self.best_estimator_.predict_proba(X)
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns ordered as ``classes_``.
-        """
-        X = self._refit_input(X)
-        return self.best_estimator_.predict_log_proba(X)
+    predict_log_proba = _refit_method(
+        "predict_log_proba", "Log of :meth:`predict_proba`.",
+        "log_proba : ndarray of shape (n_samples, n_classes)", "Columns ordered as ``classes_``.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -655,5 +608,7 @@ def _complete_parameters(cls):
     cls.__doc__ = doc[:start] + "".join(body) + doc[end:]
 
 
+# the fitted attributes both CV estimators take from best_estimator_, written once
+_fitted_tail = fill_doc(fitted_tail='    feature_importances_ : ndarray of shape (n_features,)\n        Of ``best_estimator_``: exactly 0 for dropped features.\n    n_features_selected_ : int\n        Features ``best_estimator_`` reads.\n    n_features_in_ : int\n        Number of features seen during fit.\n    feature_names_in_ : ndarray of shape (n_features,)\n        Column names, when ``X`` was a DataFrame with string column names.\n')
 for _cls in (SparseMLPRegressorCV, SparseMLPClassifierCV):
-    _complete_parameters(_cls)
+    _complete_parameters(_fitted_tail(_cls))
