@@ -30,7 +30,7 @@ from sklearn.utils.validation import (
 
 from ._classes import SparseMLPClassifier, SparseMLPRegressor, _predict_doc
 from ._docstrings import fill_doc
-from ._estimator import _BaseSparseMLP
+from ._estimator import _BaseSparseMLP, _sparse_mlp_tags
 from .feature_selection import _fit_path, _grid
 from .schedules import L1Schedule
 
@@ -147,47 +147,26 @@ class _BaseSparseMLPCV(BaseEstimator):
         max_iter="auto",
         batch_size="auto",
         learning_rate_init="auto",
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=0.0,
-        prune_schedule=None,
-        target_sparsity=0.0,
-        neuron_threshold=0.0,
-        selective_pruning_tol=None,
-        random_state=None,
-        device="cpu",
-        verbose=0,
+        early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=0.0,
+        prune_schedule=None, target_sparsity=0.0, neuron_threshold=0.0,
+        selective_pruning_tol=None, random_state=None, device="cpu", verbose=0,
         n_threads=None,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.input_l1s = input_l1s
-        self.n_input_l1s = n_input_l1s
-        self.cv = cv
-        self.scoring = scoring
-        self.selection = selection
-        self.selection_tol = selection_tol
-        self.step_max_iter = step_max_iter
-        self.n_jobs = n_jobs
-        self.l1 = l1
-        self.l2 = l2
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate_init = learning_rate_init
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.prune_schedule = prune_schedule
-        self.target_sparsity = target_sparsity
-        self.neuron_threshold = neuron_threshold
-        self.selective_pruning_tol = selective_pruning_tol
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+        # stored as given (scikit-learn's contract), two to a line
+        self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
+        self.input_l1s, self.n_input_l1s = input_l1s, n_input_l1s
+        self.cv, self.scoring = cv, scoring
+        self.selection, self.selection_tol = selection, selection_tol
+        self.step_max_iter, self.n_jobs = step_max_iter, n_jobs
+        self.l1, self.l2 = l1, l2
+        self.dropout, self.batch_norm = dropout, batch_norm
+        self.max_iter, self.batch_size = max_iter, batch_size
+        self.learning_rate_init, self.early_stopping = learning_rate_init, early_stopping
+        self.validation_fraction, self.n_iter_no_change = validation_fraction, n_iter_no_change
+        self.tol, self.prune_schedule = tol, prune_schedule
+        self.target_sparsity, self.neuron_threshold = target_sparsity, neuron_threshold
+        self.selective_pruning_tol, self.random_state = selective_pruning_tol, random_state
+        self.device, self.verbose = device, verbose
         self.n_threads = n_threads
 
     # ----------------------------------------------------------------- fit
@@ -345,10 +324,7 @@ class _BaseSparseMLPCV(BaseEstimator):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.non_deterministic = False
-        return tags
+        return _sparse_mlp_tags(super().__sklearn_tags__())
 
 
 class SparseMLPRegressorCV(RegressorMixin, _BaseSparseMLPCV):
@@ -475,15 +451,6 @@ class SparseMLPClassifierCV(ClassifierMixin, _BaseSparseMLPCV):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(64,)
-        Units per hidden layer.
-    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
-        Hidden activation.
-    input_l1s : array-like of float, default=None
-        The ``input_l1`` grid. None: ``n_input_l1s`` values spaced
-        geometrically from 2e-3 to 0.2.
-    n_input_l1s : int, default=20
-        Length of the default grid.
     cv : int, cross-validation generator or iterable, default=5
         Folds (an int: stratified K folds).
     scoring : str, callable or None, default=None
@@ -524,12 +491,16 @@ n_features_selected_path_, support_path_, best_index_, input_l1_, best_score_
 
     Examples
     --------
+    In a pipeline, after scaling (the penalty compares features' weights):
+
     >>> from sklearn.datasets import make_classification
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
     >>> from sksparse_nn import SparseMLPClassifierCV
     >>> X, y = make_classification(n_samples=200, n_features=8, random_state=0)
-    >>> model = SparseMLPClassifierCV(cv=2, n_input_l1s=3, max_iter=5,
-    ...                               step_max_iter=2, random_state=0).fit(X, y)
-    >>> model.classes_
+    >>> clf = make_pipeline(StandardScaler(), SparseMLPClassifierCV(
+    ...     cv=2, n_input_l1s=3, max_iter=5, step_max_iter=2, random_state=0)).fit(X, y)
+    >>> clf[-1].classes_
     array([0, 1])
     """
 
@@ -586,10 +557,11 @@ def _entries(block):
     return out
 
 
-def _complete_parameters(cls):
+def _complete_parameters(cls, fallback=""):
     """Write the Parameters section of ``cls`` in signature order, each shared
     hyperparameter with the plain estimators' own entry (one text to maintain),
-    so numpydoc sees every parameter with its type."""
+    so numpydoc sees every parameter with its type. Entries ``cls`` does not
+    write come from ``fallback`` (another docstring's Parameters) first."""
     import inspect
 
     from ._classes import _PARAMETERS_DOC
@@ -598,17 +570,33 @@ def _complete_parameters(cls):
     start = doc.index("    Parameters\n    ----------\n") + len("    Parameters\n    ----------\n")
     end = doc.index("\n    Attributes\n")
     own, shared = _entries(doc[start:end].rstrip("\n") + "\n"), _entries(_PARAMETERS_DOC)
+    if fallback:
+        head = "    Parameters\n    ----------\n"
+        f_start = fallback.index(head) + len(head)
+        f_end = fallback.index("\n    Attributes\n")
+        own = {**_entries(fallback[f_start:f_end].rstrip("\n") + "\n"), **own}
     names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     body = []
     for name in names:
         text = own.get(name)
-        if text is None or text.lstrip().startswith(name + ",") or " : " not in text.split("\n")[0]:
+        if (text is None or text.lstrip().startswith(name + ",")
+                or " : " not in text.split("\n")[0]):
             text = shared[name]  # documented as "as in the plain estimator"
         body.append(text if text.endswith("\n") else text + "\n")
     cls.__doc__ = doc[:start] + "".join(body) + doc[end:]
 
 
 # the fitted attributes both CV estimators take from best_estimator_, written once
-_fitted_tail = fill_doc(fitted_tail='    feature_importances_ : ndarray of shape (n_features,)\n        Of ``best_estimator_``: exactly 0 for dropped features.\n    n_features_selected_ : int\n        Features ``best_estimator_`` reads.\n    n_features_in_ : int\n        Number of features seen during fit.\n    feature_names_in_ : ndarray of shape (n_features,)\n        Column names, when ``X`` was a DataFrame with string column names.\n')
-for _cls in (SparseMLPRegressorCV, SparseMLPClassifierCV):
-    _complete_parameters(_fitted_tail(_cls))
+_fitted_tail = fill_doc(fitted_tail="""\
+    feature_importances_ : ndarray of shape (n_features,)
+        Of ``best_estimator_``: exactly 0 for dropped features.
+    n_features_selected_ : int
+        Features ``best_estimator_`` reads.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Column names, when ``X`` was a DataFrame with string column names.
+""")
+_complete_parameters(_fitted_tail(SparseMLPRegressorCV))
+# the classifier's own text where it differs, the regressor's otherwise
+_complete_parameters(_fitted_tail(SparseMLPClassifierCV), SparseMLPRegressorCV.__doc__)

@@ -134,6 +134,14 @@ def _set_on_fitted_message(cls, changed):
 _ARCHITECTURE = {"hidden_layer_sizes", "activation", "batch_norm"}
 
 
+def _sparse_mlp_tags(tags):
+    """The tags every sparse MLP estimator sets (plain and CV): sparse input is
+    accepted, and a fixed ``random_state`` gives the same model."""
+    tags.input_tags.sparse = True
+    tags.non_deterministic = False
+    return tags
+
+
 class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
     """Shared machinery; see :class:`SparseMLPClassifier` for the parameters."""
 
@@ -963,9 +971,6 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.non_deterministic = False
-        return tags
+        return _sparse_mlp_tags(super().__sklearn_tags__())
 
 

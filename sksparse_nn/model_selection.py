@@ -85,7 +85,14 @@ def _coefs(estimator):
 
 
 # The parameters of every sparsity scorer: one text for their docstrings.
-_scorer_doc = fill_doc(scorer_params='    Parameters\n    ----------\n    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``\n        The fitted network to measure.\n    X, y : ignored\n        Accepted so that the function is a scikit-learn scorer.\n')
+_scorer_doc = fill_doc(scorer_params="""\
+    Parameters
+    ----------
+    estimator : fitted sparse MLP, Pipeline ending in one, or object with ``coefs_``
+        The fitted network to measure.
+    X, y : ignored
+        Accepted so that the function is a scikit-learn scorer.
+""")
 
 
 @_scorer_doc

@@ -36,9 +36,20 @@ __all__ = [
 
 # Parameter and return texts most plotting functions share (see fill_doc).
 _DOC = {
-    "estimator": '    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline\n        A fitted estimator, or a pipeline ending in one.\n',
-    "ax": '    ax : matplotlib.axes.Axes, default=None\n        Where to draw; None draws on a new figure.\n',
-    "returns_ax": '    Returns\n    -------\n    ax : matplotlib.axes.Axes\n        The Axes drawn on.\n',
+    "estimator": """\
+    estimator : SparseMLPClassifier, SparseMLPRegressor or Pipeline
+        A fitted estimator, or a pipeline ending in one.
+""",
+    "ax": """\
+    ax : matplotlib.axes.Axes, default=None
+        Where to draw; None draws on a new figure.
+""",
+    "returns_ax": """\
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The Axes drawn on.
+""",
 }
 _shared_doc = fill_doc(**_DOC)
 
