@@ -545,17 +545,6 @@ class SparseMLPRegressor(RegressorMixin, _BaseSparseMLP):
         mean, scale = np.reshape(self.y_mean_, -1), np.reshape(self.y_scale_, -1)
         return torch.as_tensor((y2 - mean) / scale, dtype=torch.float32)
 
-    @staticmethod
-    def _rename_legacy_state(state):
-        _BaseSparseMLP._rename_legacy_state(state)
-        # pickles written before y_mean_ / y_scale_ were public: (n_outputs,)
-        # arrays and the target's ndim, which is now the shape of y_mean_
-        if "_y_mean" in state:
-            squeeze = state.pop("_y_ndim", 2) == 1
-            for old, new in (("_y_mean", "y_mean_"), ("_y_scale", "y_scale_")):
-                value = state.pop(old)
-                state.setdefault(new, float(value[0]) if squeeze else value)
-
     @_predict_doc("Predict target values.",
                   "y : ndarray of shape (n_samples,) or (n_samples, n_outputs)",
                   "Predictions, in the scale of the training targets.")

@@ -925,31 +925,14 @@ class _BaseSparseMLP(_PruneFittedMixin, BaseEstimator):
 
     def __setstate__(self, state):
         state = dict(state)
-        self._rename_legacy_state(state)
+        if isinstance(state.get("partial_fit_plan_"), dict):  # see __getstate__
+            state["partial_fit_plan_"] = PartialFitPlan(**state["partial_fit_plan_"])
         super().__setstate__(state)
         packed = self.__dict__.get("_packed_net")
         if packed is not None and "compact_model_" not in self.__dict__:
             module = unpack_state(packed["module"])
             module.eval()
             self.compact_model_ = CompactMLP.from_module(module)
-
-    @staticmethod
-    def _rename_legacy_state(state):
-        """Turn a pickled state into today's attributes: the partial_fit plan
-        travels as a dict, and pickles written before the fitted facts became
-        public attributes keep loading (their private names map to today's)."""
-        if isinstance(state.get("partial_fit_plan_"), dict):
-            state["partial_fit_plan_"] = PartialFitPlan(**state["partial_fit_plan_"])
-        for old, new in (("_n_weights_built", "n_weights_built_"),
-                         ("_hidden_sizes_built", "hidden_layer_sizes_built_")):
-            if old in state:
-                state.setdefault(new, state.pop(old))
-        if "_partial_steps_per_epoch" in state or "_partial_calls" in state:
-            calls = state.pop("_partial_calls", None)
-            spe = state.pop("_partial_steps_per_epoch", None)
-            steps = state.pop("_partial_steps", 0)
-            state.setdefault("partial_fit_plan_", None if calls is None
-                             else PartialFitPlan(spe, calls, steps))
 
     def __getattr__(self, name):
         # the torch/skorch engine is rebuilt on first use after unpickling

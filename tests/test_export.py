@@ -84,27 +84,6 @@ def test_skops_after_partial_fit_trusts_only_the_estimator(digits, tmp_path):
     assert loaded.partial_fit_plan_.calls == 2
 
 
-def test_pickles_with_the_former_private_names_still_load(diabetes):
-    """Pickles written before y_mean_ / y_scale_ / n_weights_built_ were public."""
-    import pickle
-
-    Xtr, Xte, ytr, _ = diabetes
-    model = SparseMLPRegressor((8,), max_iter=3, random_state=0).fit(Xtr, ytr)
-    state = model.__getstate__()
-    old = dict(state)
-    old["_y_mean"] = np.array([old.pop("y_mean_")])
-    old["_y_scale"] = np.array([old.pop("y_scale_")])
-    old["_y_ndim"] = 1
-    old["_n_weights_built"] = old.pop("n_weights_built_")
-    old["_hidden_sizes_built"] = old.pop("hidden_layer_sizes_built_")
-    legacy = SparseMLPRegressor.__new__(SparseMLPRegressor)
-    legacy.__setstate__(pickle.loads(pickle.dumps(old)))
-    np.testing.assert_array_equal(legacy.predict(Xte), model.predict(Xte))
-    assert legacy.y_mean_ == model.y_mean_ and legacy.n_weights_built_ == model.n_weights_built_
-    legacy.set_params(warm_start=True, max_iter=2).fit(Xtr, ytr)  # trains on
-    assert legacy.n_iter_ == 5
-
-
 def test_skops_refuses_untrusted(binary):
     sio = pytest.importorskip("skops.io")
     model, _ = binary
