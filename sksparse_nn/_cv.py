@@ -99,7 +99,8 @@ def _refit_method(name, summary, returns, description):
     """A prediction method that validates ``X`` and hands it to the refitted
     model's method ``name`` (with the shared prediction docstring)."""
     def method(self, X):
-        return getattr(self.best_estimator_, name)(self._refit_input(X))
+        X = self._refit_input(X)  # checks first that the estimator is fitted
+        return getattr(self.best_estimator_, name)(X)
 
     method.__name__ = name
     return _predict_doc(summary, returns, description)(method)
