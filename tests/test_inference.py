@@ -16,19 +16,12 @@ from sksparse_nn.inference import CompactMLP
 from sksparse_nn.inference import _kernels as K
 from sksparse_nn.inference._dispatch import KernelDispatch
 
+from _networks import tiny_network
+
 ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
 KERNELS = [K.NumpyDense, K.NumpySparse, K.TorchDense, K.TorchSparse]
 needs_torch_kernels = pytest.mark.skipif(not K.torch_kernels_ok(),
                                          reason="this torch build lacks oneDNN's linear")
-
-
-def _module(batch_norm=False, seed=0):
-    torch.manual_seed(seed)
-    m = SparseMLP(6, (8, 5), 3, activation="relu", batch_norm=batch_norm)
-    if batch_norm:  # give the running stats something to fold
-        m.train()
-        m(torch.randn(64, 6))
-    return m.eval()
 
 
 def _network(activation="relu", density=0.03, hidden=(100, 20), seed=0, later_density=(),
@@ -80,7 +73,7 @@ KERNEL_DTYPES = [pytest.param(cls, dtype, id=f"{cls.name}-{np.dtype(dtype).name}
 
 
 def test_compact_model_matches_torch_and_drops_unused_inputs():
-    m = _module(batch_norm=True)
+    m = tiny_network(batch_norm=True)
     with torch.no_grad():
         m.linears[0].weight[:, [0, 3]] = 0.0
     cm = CompactMLP.from_module(m)

@@ -12,18 +12,11 @@ from sksparse_nn._persistence import pack_state, unpack_state
 from sksparse_nn._surgery import remove_dead_units
 from sksparse_nn._training._proximal import group_soft_threshold_, soft_threshold_
 
-
-def _module(batch_norm=False, seed=0):
-    torch.manual_seed(seed)
-    m = SparseMLP(6, (8, 5), 3, activation="relu", batch_norm=batch_norm)
-    if batch_norm:  # give the running stats something to fold
-        m.train()
-        m(torch.randn(64, 6))
-    return m.eval()
+from _networks import tiny_network
 
 
 def test_masks_are_buffers_that_survive_copies():
-    m = _module()
+    m = tiny_network()
     m.linears[0].mask[0, :3] = False
     m.apply_masks_()
     assert "linears.0.mask" in dict(m.named_buffers())
@@ -34,7 +27,7 @@ def test_masks_are_buffers_that_survive_copies():
 
 def test_removing_dead_neurons_leaves_predictions_unchanged():
     for bn in (False, True):
-        m = _module(batch_norm=bn)
+        m = tiny_network(batch_norm=bn)
         X = torch.randn(50, 6)
         with torch.no_grad():
             m.linears[0].weight[[1, 4]] = 0.0      # no inputs: constant output, folded
@@ -51,7 +44,7 @@ def test_removing_dead_neurons_leaves_predictions_unchanged():
 
 
 def test_empty_layer_still_predicts_a_constant():
-    m = _module()
+    m = tiny_network()
     with torch.no_grad():
         m.linears[0].weight.zero_()
     remove_dead_units(m, 0.0)

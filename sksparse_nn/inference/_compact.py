@@ -114,8 +114,10 @@ class CompactMLP:
         ``"auto"`` (the default) measures which form is faster on this machine
         (see the class description); ``"dense"`` and ``"sparse"`` force the
         dense product or the sparse one (CSR on numpy, ``embedding_bag`` on
-        torch) for the first layer. Assigning any other value raises
-        ``ValueError``. The setting is pickled; the measured choice is not.
+        torch) for the first layer. It applies to dense input: scipy sparse
+        input always runs as sparse rows times the dense first layer (it is
+        never densified). Assigning any other value raises ``ValueError``. The
+        setting is pickled; the measured choice is not.
         """)
     engine = _Setting("engine", ENGINES, """The library that runs dense input: ``"auto"``, ``"numpy"`` or ``"torch"``.
 
