@@ -52,10 +52,16 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, EarlyStopping
 
+from .._network import count_true
 from .._surgery import shrink_dead_, units_on_paths
 from ..schedules import L1Schedule
-from ._proximal import adam_denominator, adam_soft_threshold_, group_soft_threshold_
+from ._proximal import (adam_denominator, group_soft_threshold_, prox_denominator,
+                        prox_l1_)
 from ._pruning import input_rms, magnitude_masks, regrow_masks
+
+
+# steps between recomputations of the proximal step's per-weight denominator
+_DENOM_REFRESH = 8
 
 
 def _lr(optimizer):
@@ -98,6 +104,7 @@ class ProximalL1(Callback):
         self.group_weights_ = None
         self.frozen_ = False
         self._hook = None
+        self._denoms = {}  # layer -> cached prox_denominator, while training runs
         return self
 
     def _progress(self):
@@ -108,6 +115,7 @@ class ProximalL1(Callback):
     # ------------------------------------------------------------ skorch hooks
     def on_train_begin(self, net, **kwargs):
         self._remove_hook()
+        self._denoms = {}
         self._hook = net.optimizer_.register_step_post_hook(
             lambda optimizer, args, kwargs: self._after_step(net))
 
@@ -116,6 +124,7 @@ class ProximalL1(Callback):
 
     def on_train_end(self, net, **kwargs):
         self._remove_hook()
+        self._denoms = {}  # per-layer copies of Adam's state: not kept in a fitted model
 
     def _remove_hook(self):
         if getattr(self, "_hook", None) is not None:
@@ -134,27 +143,44 @@ class ProximalL1(Callback):
         opt = net.optimizer_
         lr = _lr(opt)
         module = net.module_
-        if module.masked:  # threshold what the step left free (masks first, as a step ends)
-            module.apply_masks_()
+        # masked weights the step moved off zero are thresholded here like the
+        # others (or skipped, through the free index) and zeroed by the masks
+        # right after the step: TorchNet.train_step re-applies them
         sched = self.schedule_
         if self.l1 > 0 and self._progress() >= sched.warmup:
             group = opt.param_groups[0]
             beta2, eps = group["betas"][1], group["eps"]
-            step = None  # one step count for all layers (one optimizer, one step)
-            for linear in module.linears:
+            c = None  # one step count for all layers (one optimizer, one step)
+            for i, linear in enumerate(module.linears):
                 weight = linear.weight
                 state = opt.state.get(weight)
                 if not state:
                     continue
-                if step is None:
-                    step = float(state["step"])
-                adam_soft_threshold_(weight.data, state["exp_avg_sq"], step, beta2, eps,
-                                     lr * self.l1, index=linear.free_index())
+                if c is None:
+                    c = (1.0 - beta2 ** float(state["step"])) ** 0.5
+                index = linear.free_index()
+                d = self._denominator(i, weight, state["exp_avg_sq"], c, eps, index)
+                prox_l1_(weight.data, d, lr * self.l1 * c, index)
         if self.input_l1 > 0:
             self._input_group_step(net, module.linears[0], lr)
         if self.total_steps and self._progress() >= sched.freeze_at:
             self._freeze(module)
             self._publish(net)
+
+    def _denominator(self, i, weight, exp_avg_sq, c, eps, index):
+        """Layer ``i``'s ``sqrt(v) + eps * c`` (:func:`prox_denominator`), recomputed
+        every ``_DENOM_REFRESH`` steps, or when the layer's free entries or shape
+        change (a mask update, a cut). Adam's ``v`` averages over ~1/(1 - beta2) =
+        1,000 steps, so a few steps' lag moves the threshold by well under a
+        percent, and the square root over the whole layer is the dearest part of
+        a proximal step that runs after every optimizer step."""
+        cached = self._denoms.get(i)
+        if (cached is None or cached[0] is not index or cached[1] != weight.shape
+                or self.step_ - cached[2] >= _DENOM_REFRESH):
+            cached = (index, weight.shape, self.step_,
+                      prox_denominator(exp_avg_sq, c, eps, index))
+            self._denoms[i] = cached
+        return cached[3]
 
     def complete_plan(self, net):
         """The plan ended with fewer steps than planned (a ``partial_fit`` stream of
@@ -183,6 +209,8 @@ class ProximalL1(Callback):
         progress = self._progress()
         if progress < sched.warmup:
             return
+        if net.module_.masked:  # the column norms count only the free weights
+            first.apply_mask_()
         W = first.weight.data
         denom = adam_denominator(net.optimizer_, first.weight)
         if denom is None:
@@ -277,6 +305,19 @@ class MagnitudePruning(Callback):
                 and self.rewind_state_ is None):
             self.rewind_state_ = [lin.weight.detach().clone() for lin in net.module_.linears]
 
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        """The schedule's ``weight_decay`` while the masks are still chosen: the
+        gradient of ``weight_decay / 2 * ||W||^2`` on the connection weights (the
+        same term Adam's own ``weight_decay`` adds), so their magnitude ranks
+        what the loss keeps up; the fine-tune trains without it."""
+        wd = float(self.schedule.weight_decay)
+        if wd <= 0 or self.step_ >= self.final_step_:
+            return
+        weights = [lin.weight for lin in net.module_.linears if lin.weight.grad is not None]
+        if weights:
+            torch._foreach_add_([w.grad for w in weights], [w.detach() for w in weights],
+                                alpha=wd)
+
     def on_epoch_end(self, net, **kwargs):
         # the step Adam took this epoch, as skorch's LRScheduler records it
         net.history.record("event_lr", float(net.optimizer_.param_groups[0]["lr"]))
@@ -337,16 +378,16 @@ class MagnitudePruning(Callback):
                     lin.weight.copy_(w0 * lin.mask)
                 net.optimizer_.state.clear()
         n = sum(lin.mask.numel() for lin in linears)
-        kept = sum(int(lin.mask.sum()) for lin in linears)
+        kept = sum(count_true(lin.mask) for lin in linears)
         self.prune_events_.append((self.step_, (n - kept) / n))
 
     def _set_masks(self, net, linears, new_masks, reset_new):
         opt = net.optimizer_
         for lin, m in zip(linears, new_masks):
-            grown = m & ~lin.mask
+            grown = m & ~lin.mask if reset_new else None
             lin.mask.copy_(m)
             lin.apply_mask_()
-            if reset_new and bool(grown.any()):
+            if grown is not None and bool(grown.any()):
                 state = opt.state.get(lin.weight)
                 if state:
                     for key in ("exp_avg", "exp_avg_sq"):

@@ -8,6 +8,7 @@ must be scaled by the same preconditioner (ProxGen, Yun et al., NeurIPS 2021):
 """
 
 import torch
+from torch.nn import functional as F
 
 
 @torch.no_grad()
@@ -47,26 +48,41 @@ def adam_denominator(optimizer, param):
     return state["exp_avg_sq"].div(bias_correction2).sqrt_().add_(group["eps"])
 
 
-def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda, index=None):
-    """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))`` in seven
-    tensor ops (it runs after every optimizer step): with ``c = sqrt(1 - beta2^t)``
-    the threshold is ``lr * lambda * c / (sqrt(v) + eps * c)`` and
-    ``soft_threshold(w, t) = w - clamp(w, -t, t)``.
+def prox_denominator(exp_avg_sq, c, eps, index=None):
+    """``sqrt(v) + eps * c`` (the entries at flat ``index`` only, when given): the
+    per-weight part of the scaled L1 threshold ``lr * lambda * c / d``, with
+    ``c = sqrt(1 - beta2^t)`` Adam's bias correction folded in."""
+    if index is None:
+        return exp_avg_sq.sqrt().add_(eps * c)
+    return exp_avg_sq.view(-1).index_select(0, index).sqrt_().add_(eps * c)
+
+
+def prox_l1_(w, d, s, index=None):
+    """In-place ``soft_threshold_(w, s / d)`` (at flat ``index`` only, when given;
+    ``d`` then holds those entries). Soft-thresholding commutes with a positive
+    scale, ``soft(w, s / d) = soft(w * d, s) / d``: one fused ``softshrink``
+    with the scalar ``s``. Weights under the threshold become exactly 0, the
+    others equal the direct formula to rounding.
 
     ``w`` must carry no autograd history (pass ``param.data``): no no_grad context
     is entered here, it would cost more than the arithmetic on small layers.
+    """
+    if index is None:
+        torch.div(F.softshrink(w.mul(d), s), d, out=w)
+        return w
+    flat = w.view(-1)
+    flat.index_copy_(0, index, F.softshrink(flat.index_select(0, index).mul_(d), s).div_(d))
+    return w
+
+
+def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda, index=None):
+    """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))``: with
+    ``c = sqrt(1 - beta2^t)`` the threshold is ``lr * lambda * c / d``,
+    ``d = sqrt(v) + eps * c`` (:func:`prox_denominator`, :func:`prox_l1_`).
     ``step`` is Adam's step count (number or tensor). ``index`` (flat indices into
     contiguous ``w``): threshold only those entries, e.g. the few a pruning mask
     leaves free (the others are held at zero anyway).
     """
     c = (1.0 - beta2 ** float(step)) ** 0.5
-    if index is None:
-        t = exp_avg_sq.sqrt().add_(eps * c).reciprocal_().mul_(lr_lambda * c)
-        w.sub_(torch.clamp(w, min=t.neg(), max=t))
-        return w
-    flat = w.view(-1)
-    t = exp_avg_sq.view(-1).index_select(0, index).sqrt_().add_(eps * c)
-    t.reciprocal_().mul_(lr_lambda * c)
-    free = flat.index_select(0, index)
-    flat.index_copy_(0, index, free.sub_(torch.clamp(free, min=t.neg(), max=t)))
-    return w
+    return prox_l1_(w, prox_denominator(exp_avg_sq, c, eps, index), float(lr_lambda) * c,
+                    index)

@@ -9,25 +9,28 @@ import math
 import numpy as np
 import torch
 
+from .._network import count_true, float_mask
+
 
 @torch.no_grad()
-def top_k_mask(scores, k):
+def top_k_mask(scores, k, n_valid=None):
     """Boolean mask of exactly ``k`` largest entries of a 1-D tensor; negative entries
     (already pruned) rank below all others, ties go by position. On the CPU the
     threshold comes from numpy's introselect over the non-negative entries only
     (the many equal negative ones slow introselect down), faster than
     ``torch.topk`` for the large ``k`` of pruning (benchmarks/PERFORMANCE.md,
-    Training)."""
+    Training). ``n_valid``: the number of non-negative entries, when the caller
+    knows it (saves a pass over ``scores``)."""
     n = scores.numel()
     k = max(0, min(int(k), n))
     if k == 0:
         return torch.zeros(n, dtype=torch.bool, device=scores.device)
-    valid = scores >= 0
-    n_valid = int(valid.sum())
+    if n_valid is None:
+        n_valid = count_true(scores >= 0)
     if k >= n_valid:
-        mask = valid.clone()
+        mask = scores >= 0
         if k > n_valid:
-            rest = torch.where(valid, torch.full_like(scores, -math.inf), scores)
+            rest = torch.where(mask, torch.full_like(scores, -math.inf), scores)
             mask[torch.topk(rest, k - n_valid).indices] = True
         return mask
     thr = None
@@ -35,14 +38,17 @@ def top_k_mask(scores, k):
         if n >= _BRACKET_MIN:
             thr = _bracketed_kth_largest(scores.numpy(), k)
         if thr is None:
-            sub = scores[valid]
+            sub = scores[scores >= 0]
             thr = float(np.partition(sub.numpy(), n_valid - k)[n_valid - k])
     else:
-        thr = float(torch.kthvalue(scores[valid], n_valid - k + 1).values)
-    mask = scores > thr
-    missing = k - int(mask.sum())
-    if missing > 0:
-        mask[torch.nonzero(scores == thr).flatten()[:missing]] = True
+        thr = float(torch.kthvalue(scores[scores >= 0], n_valid - k + 1).values)
+    # thr is the k-th largest entry: ">=" selects exactly k unless it is tied
+    # (rare), and then the last of the tied entries go
+    mask = scores >= thr
+    extra = count_true(mask) - k
+    if extra > 0:
+        tied = torch.nonzero(scores == thr).flatten()
+        mask[tied[tied.numel() - extra:]] = False
     return mask
 
 
@@ -146,6 +152,16 @@ def input_rms(module, X):
     return scales
 
 
+def _masked_scores_into(out, a, m):
+    """Write ``a`` with the masked-out entries set to -1 (below every score) into
+    ``out``, by arithmetic on the float mask: ``(mf - 1) + a * mf`` is ``a`` exactly
+    where ``mf`` is 1 and -1 where it is 0. Boolean selection (``torch.where``,
+    ``masked_fill``) takes several times longer on a weight matrix, and this runs
+    at every mask update."""
+    mf = float_mask(m, a.dtype)
+    torch.addcmul(mf - 1.0, a, mf, out=out.view_as(a))
+
+
 def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_power=0.0,
                     unit_caps=None, input_scale=None):
     """Masks keeping the largest-magnitude weights so that a fraction ``sparsity``
@@ -173,16 +189,20 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
                                 unit_power if i < last else 0.0)[0]
                 for i, (w, m) in enumerate(zip(weights, masks))]
     last = len(weights) - 1  # output rows are classes/targets: never biased
-    per_layer = [torch.where(m, w.abs() if not unit_power or i == last
-                             else _scores(w, m, unit_power), -1.0).flatten()
-                 for i, (w, m) in enumerate(zip(weights, masks))]
-    scores = torch.cat(per_layer)
-    n = scores.numel()
+    n = sum(w.numel() for w in weights)
     if n == 0:  # every unit was removed: nothing left to rank
         return [m.clone() for m in masks]
-    n_free = [int(m.sum()) for m in masks]
+    scores = torch.empty(n, dtype=weights[0].dtype, device=weights[0].device)
+    per_layer, start = [], 0
+    for i, (w, m) in enumerate(zip(weights, masks)):
+        seg = scores[start:start + w.numel()]
+        _masked_scores_into(seg, w.abs() if not unit_power or i == last
+                            else _scores(w, m, unit_power), m)
+        per_layer.append(seg)
+        start += w.numel()
+    n_free = [count_true(m) for m in masks]
     n_keep = n - max(int(round(sparsity * n)), n - sum(n_free))  # never un-prune
-    keep = top_k_mask(scores, n_keep)
+    keep = top_k_mask(scores, n_keep, n_valid=sum(n_free))
     # Global ranking alone can empty a layer whose weights are smaller (e.g. a wide
     # first layer against the output layer): every layer keeps at least its
     # strongest `floor` share of a uniform budget, the rest is ranked globally.
@@ -191,11 +211,11 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
         floors.append(min(int(math.ceil(floor * n_keep * s.numel() / n)), free))
         bounds.append((start, start + s.numel()))
         start += s.numel()
-    if any(int(keep[a:b].sum()) < f for (a, b), f in zip(bounds, floors)):
+    if any(count_true(keep[a:b]) < f for (a, b), f in zip(bounds, floors)):
         keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
         for (a, b), f, s in zip(bounds, floors, per_layer):
             keep[a:b] = top_k_mask(s, f)
-        rest = n_keep - int(keep.sum())
+        rest = n_keep - count_true(keep)
         if rest > 0:
             keep |= top_k_mask(torch.where(keep, torch.full_like(scores, -2.0), scores), rest)
     out, start = [], 0
