@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from ._activations import ACTIVATIONS
 
+
 def count_true(mask):
     """Number of True entries of a boolean tensor. On the CPU through numpy, whose
     count is several times faster than torch's boolean reduction on the sizes of

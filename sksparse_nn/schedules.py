@@ -396,7 +396,7 @@ class Gradual(PruneSchedule):
     a sixth of the target in the first of 16 updates and a few weights in the
     last, and with few updates the first ones are too big. On 5-epoch MNIST
     fits (l1 plus 90%, 10 seeds) 8 updates at equal shares scored 0.917, like
-    18 at equal times, while 8-11 at equal times scored 0.910-0.913. On long
+    18 at equal times, while 8-13 at equal times scored 0.910-0.913. On long
     ramps at 99% equal times are better (the last share is then most of the
     weights still left).
 
