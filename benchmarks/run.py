@@ -421,8 +421,10 @@ def section_pruning(quick, lines, data):
               "(the torch row: `torch.save` of the module's state). The last two rows are "
               f"the gradual-98% network itself (seed 0): once with its first layer through the "
               f"kernel the measured choice did not pick (it chose the {chosen} one), once stored "
-              "and run the mask-only way, units already removed: same accuracy, no size or "
-              "speed gain. The `max_units` configuration was chosen on seeds 0-4; on seeds "
+              "and run the mask-only way (torch.nn.utils.prune: the dense weight plus its "
+              "mask) with the units it emptied already removed, so that only those units make "
+              "it smaller or faster than the dense twin. The `max_units` configuration was "
+              "chosen on seeds 0-4; on seeds "
               f"{list(held_out)} it scored {held[CAPPED]:.4f} against {held['dense twin']:.4f} "
               "for the dense twin (mean accuracy).", "",
               "| model | zeros | accuracy | hidden units left | inputs read | latency | "
