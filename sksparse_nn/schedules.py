@@ -127,7 +127,7 @@ _RANKING_DOC = """\
     ranking : {"magnitude", "activation"}, default="magnitude"
         What a weight is ranked by: ``|w|`` times the RMS of its input on the
         current mini-batch, or ``|w|`` alone (see :class:`PruneSchedule`).
-    lr_scaling : float >= 0, default=0.4
+    lr_scaling : float >= 0, default=0.8
         Learning rate ``learning_rate_init * (1 - s) ** -lr_scaling`` while the
         schedule plans sparsity ``s`` (see :class:`PruneSchedule`); 0 keeps it.
     weight_decay : float >= 0, default=2e-3
@@ -338,8 +338,9 @@ class PruneSchedule(BaseEstimator):
                 f"ranking must be 'activation' or 'magnitude', got {self.ranking!r}.")
         for name in ("lr_scaling", "weight_decay"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not v >= 0:
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}.")
+            if (isinstance(v, bool) or not isinstance(v, (int, float, np.number))
+                    or not 0 <= v < np.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}.")
 
     def _check_max_units(self):
         caps = self.max_units
@@ -400,8 +401,8 @@ class Gradual(PruneSchedule):
     ramps at 99% equal times are better (the last share is then most of the
     weights still left).
 
-    ``n`` is one update per ``min_interval`` steps of the ramp, at least 8 and at
-    most ``n_updates``. An update ranks every weight once (and, with
+    ``n`` is one update per ``min_interval`` steps of the ramp, at least 8 (one per
+    step on a ramp shorter than that) and at most ``n_updates``. An update ranks every weight once (and, with
     ``ranking="activation"``, runs one forward pass), which costs about as much
     as one or two optimizer steps at the default batch size on any machine,
     since both scale with the number of weights; ten steps per update bound
@@ -468,10 +469,17 @@ class Gradual(PruneSchedule):
             frac = share  # evenly spaced in time
         else:  # update j where the ramp has planned j/n of its pruning
             frac = 1.0 - (1.0 - share) ** (1.0 / power)
-        steps = np.ceil(t0 + frac * ramp - 1e-9).astype(int)
+        steps = np.minimum(np.ceil(t0 + frac * ramp - 1e-9).astype(int), t1)
+        # updates that round to the same step (the first ones of a short ramp) move
+        # apart: n distinct steps fit, since n <= ramp
+        for j in range(1, n):
+            steps[j] = max(steps[j], steps[j - 1] + 1)
+        steps[-1] = t1
+        for j in range(n - 2, -1, -1):
+            steps[j] = min(steps[j], steps[j + 1] - 1)
         if self.initial_sparsity > 0:  # the jump to initial_sparsity at the start
             steps = np.concatenate([[t0], steps])
-        return np.unique(np.minimum(steps, t1))
+        return np.unique(steps)
 
 
 class Iterative(PruneSchedule):

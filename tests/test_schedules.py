@@ -106,6 +106,9 @@ def test_gradual_spaces_updates_by_the_steps_it_has():
     for total, last in ((100, 60), (30, 18)):
         steps = Gradual().update_steps(total)
         assert len(steps) == 8 and steps[-1] == last
+    # updates that would round to the same step of a very short ramp move apart
+    assert list(Gradual(start=0, end=1).update_steps(10)) == [1, 2, 3, 4, 5, 6, 7, 10]
+    assert list(Gradual(start=0, end=1).update_steps(5)) == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("total", [30, 100, 200, 300])
@@ -132,7 +135,7 @@ def test_lr_factor_follows_the_planned_sparsity():
     assert s.lr_factor(0.75) == pytest.approx(2.0)
     assert s.lr_factor(0.99) == pytest.approx(10.0)
     assert Gradual(lr_scaling=0).lr_factor(0.99) == 1.0
-    for bad in (-1, "fast", True):
+    for bad in (-1, "fast", True, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="lr_scaling"):
             get_schedule(Gradual(lr_scaling=bad))
         with pytest.raises(ValueError, match="weight_decay"):

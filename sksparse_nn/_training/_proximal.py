@@ -49,12 +49,13 @@ def adam_denominator(optimizer, param):
 
 
 def prox_denominator(exp_avg_sq, c, eps, index=None):
-    """``sqrt(v) + eps * c`` (the entries at flat ``index`` only, when given): the
-    per-weight part of the scaled L1 threshold ``lr * lambda * c / d``, with
-    ``c = sqrt(1 - beta2^t)`` Adam's bias correction folded in."""
+    """``sqrt(v_hat) + eps`` with ``v_hat = v / c**2`` (``c = sqrt(1 - beta2^t)``,
+    Adam's bias correction): the per-weight denominator of the scaled L1 threshold
+    ``lr * lambda / d``, at flat ``index`` only when given. Bias-corrected, so
+    that it stays comparable across steps when a caller reuses it for a few."""
     if index is None:
-        return exp_avg_sq.sqrt().add_(eps * c)
-    return exp_avg_sq.view(-1).index_select(0, index).sqrt_().add_(eps * c)
+        return exp_avg_sq.sqrt().div_(c).add_(eps)
+    return exp_avg_sq.view(-1).index_select(0, index).sqrt_().div_(c).add_(eps)
 
 
 def prox_l1_(w, d, s, index=None):
@@ -76,13 +77,11 @@ def prox_l1_(w, d, s, index=None):
 
 
 def adam_soft_threshold_(w, exp_avg_sq, step, beta2, eps, lr_lambda, index=None):
-    """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))``: with
-    ``c = sqrt(1 - beta2^t)`` the threshold is ``lr * lambda * c / d``,
-    ``d = sqrt(v) + eps * c`` (:func:`prox_denominator`, :func:`prox_l1_`).
-    ``step`` is Adam's step count (number or tensor). ``index`` (flat indices into
-    contiguous ``w``): threshold only those entries, e.g. the few a pruning mask
-    leaves free (the others are held at zero anyway).
+    """In-place ``soft_threshold_(w, lr * lambda / (sqrt(v_hat) + eps))``
+    (:func:`prox_denominator`, :func:`prox_l1_`). ``step`` is Adam's step count
+    (number or tensor). ``index`` (flat indices into contiguous ``w``): threshold
+    only those entries, e.g. the few a pruning mask leaves free (the others are
+    held at zero anyway).
     """
     c = (1.0 - beta2 ** float(step)) ** 0.5
-    return prox_l1_(w, prox_denominator(exp_avg_sq, c, eps, index), float(lr_lambda) * c,
-                    index)
+    return prox_l1_(w, prox_denominator(exp_avg_sq, c, eps, index), float(lr_lambda), index)
