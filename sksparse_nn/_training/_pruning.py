@@ -192,25 +192,21 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
     n = sum(w.numel() for w in weights)
     if n == 0:  # every unit was removed: nothing left to rank
         return [m.clone() for m in masks]
+    ends = np.cumsum([w.numel() for w in weights])
+    bounds = list(zip(ends - np.array([w.numel() for w in weights]), ends))
     scores = torch.empty(n, dtype=weights[0].dtype, device=weights[0].device)
-    per_layer, start = [], 0
-    for i, (w, m) in enumerate(zip(weights, masks)):
-        seg = scores[start:start + w.numel()]
+    per_layer = [scores[a:b] for a, b in bounds]
+    for i, (seg, w, m) in enumerate(zip(per_layer, weights, masks)):
         _masked_scores_into(seg, w.abs() if not unit_power or i == last
                             else _scores(w, m, unit_power), m)
-        per_layer.append(seg)
-        start += w.numel()
     n_free = [count_true(m) for m in masks]
     n_keep = n - max(int(round(sparsity * n)), n - sum(n_free))  # never un-prune
     keep = top_k_mask(scores, n_keep, n_valid=sum(n_free))
     # Global ranking alone can empty a layer whose weights are smaller (e.g. a wide
     # first layer against the output layer): every layer keeps at least its
     # strongest `floor` share of a uniform budget, the rest is ranked globally.
-    floors, bounds, start = [], [], 0
-    for s, free in zip(per_layer, n_free):
-        floors.append(min(int(math.ceil(floor * n_keep * s.numel() / n)), free))
-        bounds.append((start, start + s.numel()))
-        start += s.numel()
+    floors = [min(int(math.ceil(floor * n_keep * s.numel() / n)), free)
+              for s, free in zip(per_layer, n_free)]
     if any(count_true(keep[a:b]) < f for (a, b), f in zip(bounds, floors)):
         keep = torch.zeros(n, dtype=torch.bool, device=scores.device)
         for (a, b), f, s in zip(bounds, floors, per_layer):
@@ -218,10 +214,7 @@ def magnitude_masks(weights, masks, sparsity, scope="global", floor=0.2, unit_po
         rest = n_keep - count_true(keep)
         if rest > 0:
             keep |= top_k_mask(torch.where(keep, torch.full_like(scores, -2.0), scores), rest)
-    out, start = [], 0
-    for w in weights:
-        out.append(keep[start:start + w.numel()].view_as(w).clone())
-        start += w.numel()
+    out = [keep[a:b].view_as(w).clone() for (a, b), w in zip(bounds, weights)]
     return out
 
 
